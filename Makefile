@@ -1,0 +1,50 @@
+# Two commands do the whole set-up on a fresh machine (Python 3.11 and pip):
+#   make run    create .venv, generate the default synthetic extract if the raw folder is empty,
+#               and materialize every asset from the CLI (outputs under $CDISC_OUTPUT_DIR)
+#   make test   create .venv and run the test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Project-local Dagster instance: .dagster/ (git-ignored) with a link to ./dagster.yaml.
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+export CDISC_OUTPUT_DIR ?= output
+export EDC_EXTRACT_DIR ?= data/raw
+SUBJECTS ?= 780
+SEED ?= 1
+CUTOFF ?=
+SELECT ?= *
+
+.PHONY: run test venv instance extract ui clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@touch $@
+
+instance:
+	@mkdir -p "$(DAGSTER_HOME)"
+	@test -e "$(DAGSTER_HOME)/dagster.yaml" || ln -s "$(CURDIR)/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
+
+extract: venv
+	@if [ -z "$$(ls -A "$(EDC_EXTRACT_DIR)" 2>/dev/null)" ]; then \
+	  echo "$(EDC_EXTRACT_DIR) is empty: generating the synthetic EDC extract ($(SUBJECTS) randomized, seed $(SEED))"; \
+	  $(BIN)/python -m pipelines.simulate --subjects $(SUBJECTS) --seed $(SEED) --out "$(EDC_EXTRACT_DIR)" $(if $(CUTOFF),--cutoff $(CUTOFF)); \
+	fi
+
+run: venv instance extract
+	$(BIN)/dagster asset materialize -m pipelines.definitions --select '$(SELECT)'
+
+test: venv
+	$(BIN)/python -m pytest
+
+ui: venv instance extract
+	$(BIN)/dagster dev -m pipelines.definitions --host $${DAGSTER_UI_HOST:-127.0.0.1} --port $${DAGSTER_UI_PORT:-3000}
+
+clean:
+	rm -rf "$(CDISC_OUTPUT_DIR)" .dagster

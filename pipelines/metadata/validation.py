@@ -1,0 +1,300 @@
+"""pandera schemas generated from the spec, and failures as a table.
+
+Every stage validates with a schema built here from one :class:`~pipelines.metadata.model.Dataset`:
+variable names and order, types, Req variables non-null, character length and ASCII, ISO 8601
+patterns, controlled terminology (including value-level codelists), and key uniqueness.
+Failures come back as a :data:`FAILURE_SCHEMA` frame, one row per offending value, naming the
+dataset (or file), the record, the subject, the variable and the rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import pandera.polars as pa
+import polars as pl
+from pandera.api.polars.types import PolarsData
+
+from .model import Dataset, Spec, ValueLevel, Variable, WhereClause
+
+MAX_CHAR_BYTES = 200
+
+FAILURE_SCHEMA = {
+    "dataset": pl.String,
+    "record": pl.Int64,
+    "subject": pl.String,
+    "variable": pl.String,
+    "rule": pl.String,
+    "value": pl.String,
+}
+
+# ISO 8601 as SDTM uses it: complete or right-truncated date/datetime.
+ISO_DATETIME_PATTERN = (
+    r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])"
+    r"(T([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d(\.\d+)?)?)?)?)?)?$"
+)
+ISO_DATE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
+ISO_PARTIAL_DATE_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+ISO_TIME_PATTERN = r"^([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d(\.\d+)?)?)?$"
+ISO_DURATION_PATTERN = r"^-?P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
+
+ISO_PATTERNS = {
+    "date": ISO_DATE_PATTERN,
+    "partialDate": ISO_PARTIAL_DATE_PATTERN,
+    "datetime": ISO_DATETIME_PATTERN,
+    "partialDatetime": ISO_DATETIME_PATTERN,
+    "incompleteDatetime": ISO_DATETIME_PATTERN,
+    "time": ISO_TIME_PATTERN,
+    "partialTime": ISO_TIME_PATTERN,
+    "durationDatetime": ISO_DURATION_PATTERN,
+}
+
+
+def empty_failures() -> pl.DataFrame:
+    return pl.DataFrame(schema=FAILURE_SCHEMA)
+
+
+# --------------------------------------------------------------------------- check helpers
+def column_check(name: str, ok: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
+    """A vectorised column check; ``ok`` maps the column expression to a boolean expression."""
+
+    def _fn(data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(ok(pl.col(data.key)))
+
+    return pa.Check(_fn, name=name, error=name)
+
+
+def frame_check(name: str, ok: Callable[[str], pl.Expr]) -> pa.Check:
+    """A column check that may read other columns of the same row (value-level rules)."""
+
+    def _fn(data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(ok(data.key))
+
+    return pa.Check(_fn, name=name, error=name, ignore_na=False)
+
+
+def where_expr(clause: WhereClause) -> pl.Expr:
+    """A Define-XML where clause as a polars boolean expression (all conditions AND-ed)."""
+    out = pl.lit(True)
+    for _dataset, variable, comparator, values in clause.conditions:
+        col = pl.col(variable).cast(pl.String)
+        if comparator == "EQ":
+            e = col == values[0]
+        elif comparator == "NE":
+            e = col != values[0]
+        elif comparator == "IN":
+            e = col.is_in(list(values))
+        elif comparator == "NOTIN":
+            e = ~col.is_in(list(values))
+        else:
+            num = pl.col(variable).cast(pl.Float64, strict=False)
+            v = float(values[0])
+            e = {"LT": num < v, "LE": num <= v, "GT": num > v, "GE": num >= v}[comparator]
+        out = out & e.fill_null(False)
+    return out
+
+
+def _codelist_name(spec: Spec, cid: str) -> str:
+    cl = spec.codelist(cid)
+    return f"codelist {cl.id}" + (f" ({cl.nci_code})" if cl.nci_code else "")
+
+
+def character_checks(var: Variable) -> list[pa.Check]:
+    limit = min(var.length or MAX_CHAR_BYTES, MAX_CHAR_BYTES)
+    return [
+        column_check("ASCII characters only", lambda c: ~c.str.contains(r"[^\x00-\x7F]")),
+        column_check(f"length <= {limit} bytes", lambda c: c.str.len_bytes() <= limit),
+    ]
+
+
+def codelist_check(spec: Spec, cid: str, numeric: bool = False) -> pa.Check:
+    values = spec.codelist(cid).values
+    name = f"value in {_codelist_name(spec, cid)}"
+    if numeric:
+        nums = [float(v) for v in values]
+        return column_check(name, lambda c: c.cast(pl.Float64).is_in(nums))
+    return column_check(name, lambda c: c.is_in(values))
+
+
+def value_level_checks(spec: Spec, vls: Iterable[ValueLevel]) -> list[pa.Check]:
+    checks = []
+    for vl in vls:
+        clause = spec.where_clauses[vl.where_clause]
+        cond = where_expr(clause)
+        label = " and ".join(
+            f"{v} {c} {','.join(vals)}" for _, v, c, vals in clause.conditions
+        )
+        if vl.codelist:
+            values = spec.codelist(vl.codelist).values
+            checks.append(
+                frame_check(
+                    f"value in {_codelist_name(spec, vl.codelist)} where {label}",
+                    lambda key, cond=cond, values=values: ~cond
+                    | pl.col(key).is_null()
+                    | pl.col(key).cast(pl.String).is_in(values),
+                )
+            )
+        if vl.mandatory:
+            checks.append(
+                frame_check(
+                    f"required where {label}",
+                    lambda key, cond=cond: ~cond | pl.col(key).is_not_null(),
+                )
+            )
+    return checks
+
+
+@dataclass(frozen=True)
+class SchemaOptions:
+    subject_column: str | None = "USUBJID"
+    check_codelists: bool = True
+
+
+def cdisc_schema(spec: Spec, dataset: Dataset | str) -> pa.DataFrameSchema:
+    """The pandera schema of a typed SDTM or ADaM dataset, generated from the spec."""
+    ds = spec.dataset(dataset) if isinstance(dataset, str) else dataset
+    columns: dict[str, pa.Column] = {}
+    for var in ds.variables:
+        checks: list[pa.Check] = []
+        if var.is_numeric:
+            if var.polars_dtype == pl.Float64:
+                checks.append(column_check("not NaN", lambda c: ~c.is_nan()))
+            if var.codelist:
+                checks.append(codelist_check(spec, var.codelist, numeric=var.temporal_kind is None))
+        else:
+            checks += character_checks(var)
+            if var.data_type in ISO_PATTERNS:
+                checks.append(
+                    column_check(f"ISO 8601 {var.data_type}", lambda c, p=ISO_PATTERNS[var.data_type]: c.str.contains(p))
+                )
+            if var.codelist:
+                checks.append(codelist_check(spec, var.codelist))
+        checks += value_level_checks(spec, spec.value_level_for(ds.name, var.name))
+        columns[var.name] = pa.Column(
+            var.polars_dtype,
+            checks=checks,
+            nullable=not var.mandatory,
+            required=True,
+            name=var.name,
+            description=var.label,
+        )
+    return pa.DataFrameSchema(
+        columns,
+        name=ds.name,
+        strict=True,
+        ordered=True,
+        unique=list(ds.keys) or None,
+        report_duplicates="all",
+    )
+
+
+# --------------------------------------------------------------------------- running
+def validate(
+    df: pl.DataFrame,
+    schema: pa.DataFrameSchema,
+    dataset: str,
+    subject_column: str | None = "USUBJID",
+    record_offset: int = 1,
+) -> pl.DataFrame:
+    """Validate ``df``; return the failures (empty frame when it conforms).
+
+    ``record`` is the 1-based record number in ``df`` (``record_offset`` shifts it), so a
+    failure can be found again in the file the frame came from.
+    """
+    try:
+        schema.validate(df, lazy=True)
+        return empty_failures()
+    except (pa.errors.SchemaErrors, pa.errors.SchemaError) as exc:
+        cases = exc.failure_cases if isinstance(exc, pa.errors.SchemaErrors) else None
+        if cases is None:
+            return pl.DataFrame(
+                [{"dataset": dataset, "record": None, "subject": None, "variable": None,
+                  "rule": str(exc), "value": None}],
+                schema=FAILURE_SCHEMA,
+            )
+    return failures_from_pandera(df, cases, dataset, subject_column, record_offset)
+
+
+def _rule_text(check: str, context: str) -> str:
+    check = str(check)
+    if check == "not_nullable":
+        return "required (Req variable is null)"
+    if check in ("field_uniqueness", "multiple_fields_uniqueness"):
+        return "key variables must be unique"
+    if check == "column_in_schema":
+        return "variable not in spec"
+    if check == "column_in_dataframe":
+        return "variable missing (required by spec)"
+    if check == "column_ordered":
+        return "variable order differs from spec"
+    if check.startswith("dtype("):
+        return f"type must be {check[6:-1]}"
+    return check
+
+
+def failures_from_pandera(
+    df: pl.DataFrame,
+    cases: pl.DataFrame,
+    dataset: str,
+    subject_column: str | None,
+    record_offset: int,
+) -> pl.DataFrame:
+    cases = pl.DataFrame(cases) if not isinstance(cases, pl.DataFrame) else cases
+    rows = []
+    subjects = (
+        df.get_column(subject_column).cast(pl.String).to_list()
+        if subject_column and subject_column in df.columns
+        else None
+    )
+    for case in cases.iter_rows(named=True):
+        idx = case.get("index")
+        column = case.get("column")
+        context = case.get("schema_context") or ""
+        variable = column
+        value = case.get("failure_case")
+        if context == "DataFrameSchema" and column in (None, dataset):
+            # schema-level failures: missing/extra column, order, multi-column uniqueness
+            variable = value if case.get("check") in ("column_in_schema", "column_in_dataframe") else None
+        rows.append(
+            {
+                "dataset": dataset,
+                "record": None if idx is None else int(idx) + record_offset,
+                "subject": subjects[idx] if subjects is not None and idx is not None else None,
+                "variable": variable,
+                "rule": _rule_text(case.get("check"), context),
+                "value": None if value is None else str(value),
+            }
+        )
+    return pl.DataFrame(rows, schema=FAILURE_SCHEMA).unique(maintain_order=True)
+
+
+def format_failures(failures: pl.DataFrame, limit: int = 20) -> str:
+    """Human-readable lines, one per failure: ``dataset record N (subject S): VAR = 'v': rule``."""
+    lines = []
+    for f in failures.head(limit).iter_rows(named=True):
+        where = f["dataset"]
+        if f["record"] is not None:
+            where += f", record {f['record']}"
+        if f["subject"]:
+            where += f" (subject {f['subject']})"
+        what = f["variable"] or "(dataset)"
+        if f["value"] is not None and f["variable"]:
+            what += f" = {f['value']!r}"
+        lines.append(f"{where}: {what}: rule '{f['rule']}'")
+    if failures.height > limit:
+        lines.append(f"... and {failures.height - limit} more")
+    return "\n".join(lines)
+
+
+def failures_markdown(failures: pl.DataFrame, limit: int = 200) -> str:
+    """The failure table as Markdown, for Dagster check metadata."""
+    head = "| dataset | record | subject | variable | rule | value |\n|---|---|---|---|---|---|\n"
+    body = "".join(
+        "| {dataset} | {record} | {subject} | {variable} | {rule} | {value} |\n".format(
+            **{k: ("" if v is None else str(v).replace("|", "\\|")) for k, v in f.items()}
+        )
+        for f in failures.head(limit).iter_rows(named=True)
+    )
+    more = f"\n{failures.height - limit} more not shown.\n" if failures.height > limit else ""
+    return head + body + more
