@@ -213,15 +213,14 @@ def validate(
                   "rule": str(exc), "value": None}],
                 schema=FAILURE_SCHEMA,
             )
-    return failures_from_pandera(df, cases, dataset, subject_column, record_offset)
+    keys = schema.unique if isinstance(schema.unique, list) else ([schema.unique] if schema.unique else [])
+    return failures_from_pandera(df, cases, dataset, subject_column, record_offset, keys)
 
 
 def _rule_text(check: str, context: str) -> str:
     check = str(check)
     if check == "not_nullable":
-        return "required (Req variable is null)"
-    if check in ("field_uniqueness", "multiple_fields_uniqueness"):
-        return "key variables must be unique"
+        return "required (must not be null)"
     if check == "column_in_schema":
         return "variable not in spec"
     if check == "column_in_dataframe":
@@ -239,6 +238,7 @@ def failures_from_pandera(
     dataset: str,
     subject_column: str | None,
     record_offset: int,
+    keys: list[str] | tuple[str, ...] = (),
 ) -> pl.DataFrame:
     cases = pl.DataFrame(cases) if not isinstance(cases, pl.DataFrame) else cases
     rows = []
@@ -253,8 +253,13 @@ def failures_from_pandera(
         context = case.get("schema_context") or ""
         variable = column
         value = case.get("failure_case")
-        if context == "DataFrameSchema" and column in (None, dataset):
-            # schema-level failures: missing/extra column, order, multi-column uniqueness
+        rule = _rule_text(case.get("check"), context)
+        if case.get("check") in ("field_uniqueness", "multiple_fields_uniqueness") and keys and idx is not None:
+            variable = ", ".join(keys)
+            rule = f"key ({variable}) must be unique"
+            value = ", ".join(f"{k}={df.get_column(k)[idx]}" for k in keys)
+        elif context == "DataFrameSchema" and column in (None, dataset):
+            # schema-level failures: missing/extra column, column order
             variable = value if case.get("check") in ("column_in_schema", "column_in_dataframe") else None
         rows.append(
             {
@@ -262,7 +267,7 @@ def failures_from_pandera(
                 "record": None if idx is None else int(idx) + record_offset,
                 "subject": subjects[idx] if subjects is not None and idx is not None else None,
                 "variable": variable,
-                "rule": _rule_text(case.get("check"), context),
+                "rule": rule,
                 "value": None if value is None else str(value),
             }
         )
@@ -278,7 +283,7 @@ def format_failures(failures: pl.DataFrame, limit: int = 20) -> str:
             where += f", record {f['record']}"
         if f["subject"]:
             where += f" (subject {f['subject']})"
-        what = f["variable"] or "(dataset)"
+        what = f["variable"] or ("(whole record)" if f["record"] is not None else "(whole file)")
         if f["value"] is not None and f["variable"]:
             what += f" = {f['value']!r}"
         lines.append(f"{where}: {what}: rule '{f['rule']}'")

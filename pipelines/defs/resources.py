@@ -1,0 +1,80 @@
+"""Resources: the study's folders and the intermediate-frame store."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from . import settings
+
+
+class StudyPaths(dg.ConfigurableResource):
+    """Folders of one pipeline run; defaults come from the environment (see ``settings``)."""
+
+    extract_dir: str
+    output_dir: str
+    store_dir: str
+    specs_dir: str = str(settings.SPECS_DIR)
+    mappings_dir: str = str(settings.MAPPINGS_DIR)
+
+    @classmethod
+    def from_env(cls) -> "StudyPaths":
+        return cls(
+            extract_dir=str(settings.extract_dir()),
+            output_dir=str(settings.output_dir()),
+            store_dir=str(settings.store_dir()),
+        )
+
+    def spec_path(self, name: str) -> Path:
+        return Path(self.specs_dir) / f"{name}.xlsx"
+
+    def out(self, *parts: str) -> Path:
+        return Path(self.output_dir).joinpath(*parts)
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        df.write_parquet(tmp, statistics=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ParquetFrameIOManager(dg.ConfigurableIOManager):
+    """Stores each asset's polars frame as ``<base_dir>/<asset key>.parquet`` (atomic rename).
+
+    A small replacement for dagster-polars, whose loader does not work with polars 2.
+    """
+
+    base_dir: str
+
+    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
+        name = "__".join(key.path) + ".parquet"
+        base = Path(self.base_dir)
+        return base / partition / name if partition else base / name
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+        if obj is None:
+            return
+        if not isinstance(obj, pl.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
+        partition = context.partition_key if context.has_partition_key else None
+        write_parquet_atomic(obj, self._path(context.asset_key, partition))
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        partition = context.partition_key if context.has_asset_partitions else None
+        path = self._path(context.asset_key, partition)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()} has not been materialized yet ({path} is missing); "
+                "materialize it first or include it in the selection"
+            )
+        return pl.read_parquet(path)
