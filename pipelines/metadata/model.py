@@ -238,6 +238,19 @@ class Dictionary:
 
 
 @dataclass(frozen=True)
+class Standard:
+    """A standard the data conform to (IG or controlled terminology), from the Standards sheet."""
+
+    name: str
+    type: str
+    version: str
+    id: str | None = None
+    publishing_set: str | None = None
+    status: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
 class Document:
     id: str
     title: str
@@ -286,6 +299,23 @@ class Spec:
     documents: Mapping[str, Document] = field(default_factory=dict)
     analysis_displays: Mapping[str, AnalysisDisplay] = field(default_factory=dict)
     analysis_results: tuple[AnalysisResult, ...] = ()
+    standards: tuple[Standard, ...] = ()
+
+    def attribute(self, name: str, default: str | None = None) -> str | None:
+        """A Define/Study sheet value, the attribute name matched ignoring case, spaces, - and _."""
+
+        def norm(k: str) -> str:
+            return "".join(ch for ch in k.lower() if ch not in " -_")
+
+        wanted = norm(name)
+        for key, value in self.study.items():
+            if norm(key) == wanted:
+                return value
+        return default
+
+    def is_dictionary(self, cid: str | None) -> bool:
+        """True when a Codelist reference names an external dictionary (Dictionaries sheet)."""
+        return cid is not None and cid not in self.codelists and cid in self.dictionaries
 
     def dataset(self, name: str) -> Dataset:
         try:

@@ -125,7 +125,7 @@ def value_level_checks(spec: Spec, vls: Iterable[ValueLevel]) -> list[pa.Check]:
         label = " and ".join(
             f"{v} {c} {','.join(vals)}" for _, v, c, vals in clause.conditions
         )
-        if vl.codelist:
+        if vl.codelist and not spec.is_dictionary(vl.codelist):
             values = spec.codelist(vl.codelist).values
             checks.append(
                 frame_check(
@@ -160,7 +160,7 @@ def cdisc_schema(spec: Spec, dataset: Dataset | str) -> pa.DataFrameSchema:
         if var.is_numeric:
             if var.polars_dtype == pl.Float64:
                 checks.append(column_check("not NaN", lambda c: ~c.is_nan()))
-            if var.codelist:
+            if var.codelist and not spec.is_dictionary(var.codelist):
                 checks.append(codelist_check(spec, var.codelist, numeric=var.temporal_kind is None))
         else:
             checks += character_checks(var)
@@ -168,7 +168,7 @@ def cdisc_schema(spec: Spec, dataset: Dataset | str) -> pa.DataFrameSchema:
                 checks.append(
                     column_check(f"ISO 8601 {var.data_type}", lambda c, p=ISO_PATTERNS[var.data_type]: c.str.contains(p))
                 )
-            if var.codelist:
+            if var.codelist and not spec.is_dictionary(var.codelist):
                 checks.append(codelist_check(spec, var.codelist))
         checks += value_level_checks(spec, spec.value_level_for(ds.name, var.name))
         columns[var.name] = pa.Column(
@@ -258,8 +258,8 @@ def failures_from_pandera(
             variable = ", ".join(keys)
             rule = f"key ({variable}) must be unique"
             value = ", ".join(f"{k}={df.get_column(k)[idx]}" for k in keys)
-        elif context == "DataFrameSchema" and column in (None, dataset):
-            # schema-level failures: missing/extra column, column order
+        elif context == "DataFrameSchema":
+            # schema-level failures (column = the schema's name): missing/extra column, order
             variable = value if case.get("check") in ("column_in_schema", "column_in_dataframe") else None
         rows.append(
             {

@@ -28,6 +28,7 @@ from .model import (
     Method,
     Spec,
     SpecError,
+    Standard,
     Term,
     ValueLevel,
     Variable,
@@ -78,6 +79,7 @@ SHEET_COLUMNS: dict[str, list[str]] = {
         "Order", "Term", "NCI Term Code", "Decoded Value",
     ],
     "Dictionaries": ["ID", "Name", "Data Type", "Dictionary", "Version"],
+    "Standards": ["ID", "Name", "Type", "Publishing Set", "Version", "Status", "Comment"],
     "Methods": [
         "ID", "Name", "Type", "Description", "Expression Context", "Expression Code",
         "Document", "Pages",
@@ -100,6 +102,7 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {
     "Codelists": ["ID", "Name", "Term"],
     "Methods": ["ID", "Name", "Type", "Description"],
     "Comments": ["ID", "Description"],
+    "Standards": ["Name", "Type", "Version"],
 }
 
 
@@ -246,6 +249,16 @@ def _read_spec(path: Path) -> Spec:
                            dictionary=row.text("Dictionary", True), version=row.text("Version", True))
             dictionaries[d.id] = d
 
+        standards = []
+        for row in _sheet_rows(wb, where, "Standards"):
+            comment = row.text("Comment")
+            _check_ref(row, "Comment", comment, comments, "comment")
+            standards.append(Standard(
+                name=row.text("Name", True), type=row.text("Type", True), version=row.text("Version", True),
+                id=row.text("ID"), publishing_set=row.text("Publishing Set"), status=row.text("Status"),
+                comment=comment,
+            ))
+
         cl_head: dict[str, dict[str, Any]] = {}
         cl_terms: dict[str, list[Term]] = defaultdict(list)
         for row in _sheet_rows(wb, where, "Codelists"):
@@ -293,7 +306,7 @@ def _read_spec(path: Path) -> Spec:
                 method=row.text("Method"), predecessor=row.text("Predecessor"), role=row.text("Role"),
                 comment=row.text("Comment"),
             )
-            _check_ref(row, "Codelist", v.codelist, codelists, "codelist")
+            _check_ref(row, "Codelist", v.codelist, {**dictionaries, **codelists}, "codelist")
             _check_ref(row, "Method", v.method, methods, "method")
             _check_ref(row, "Comment", v.comment, comments, "comment")
             if v.core is not None and v.core not in ("Req", "Exp", "Perm", "Cond"):
@@ -337,7 +350,7 @@ def _read_spec(path: Path) -> Spec:
                 method=row.text("Method"), predecessor=row.text("Predecessor"), comment=row.text("Comment"),
             )
             _check_ref(row, "Where Clause", vl.where_clause, where_clauses, "where clause")
-            _check_ref(row, "Codelist", vl.codelist, codelists, "codelist")
+            _check_ref(row, "Codelist", vl.codelist, {**dictionaries, **codelists}, "codelist")
             _check_ref(row, "Method", vl.method, methods, "method")
             if vl.dataset not in datasets or vl.variable not in datasets[vl.dataset].variable_names:
                 raise row._err("Variable", f"{vl.dataset}.{vl.variable} is not on sheet 'Variables'")
@@ -369,7 +382,7 @@ def _read_spec(path: Path) -> Spec:
         path=where, study=study, datasets=datasets, codelists=codelists,
         value_level=tuple(value_level), where_clauses=where_clauses, methods=methods,
         comments=comments, dictionaries=dictionaries, documents=documents,
-        analysis_displays=displays, analysis_results=tuple(results),
+        analysis_displays=displays, analysis_results=tuple(results), standards=tuple(standards),
     )
 
 
@@ -390,6 +403,10 @@ def write_workbook(path: str | os.PathLike[str], sheets: Mapping[str, Sequence[M
         ws.append(columns)
         for r in rows:
             ws.append([r.get(c) for c in columns])
+            for cell in ws[ws.max_row]:
+                # Text is text: a value such as "=1+1" must not become a live formula.
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
         ws.freeze_panes = "A2"
         for i, c in enumerate(columns, start=1):
             width = max([len(str(c))] + [len(str(r.get(c) or "")) for r in rows[:500]])

@@ -1,0 +1,106 @@
+"""``generate``: the whole synthetic EDC extract of the study, as one polars frame per CRF form.
+
+Reads like the study flow: screening -> randomization -> latent event times -> tumour
+assessments -> treatment and its end (with toxicity from the AEs) -> safety -> follow-up,
+deaths, end of study, subsequent therapy -> visit dates; then the data cut and the spec's layout.
+Everything is vectorised over subjects and rows; every component draws from its own random
+stream of one seed tree, so the same arguments always give the same extract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipelines.metadata import Spec, load_spec
+
+from . import dates as D
+from .assemble import assemble_forms, check_config_against_spec
+from .config import StudyConfig, load_config
+from .exposure import (EOT_DEATH, EOT_LOST, EOT_OTHER, EOT_PD, EOT_PHYSICIAN, EOT_WITHDRAWAL, build_exposure,
+                       end_of_treatment, plan_cycles)
+from .followup import CAUSE_AE, build_followup, build_subsequent_therapy, death_causes
+from .frames import form_frame
+from .population import simulate_screening
+from .randomization import randomize
+from .rng import Streams
+from .safety import SafetyTables, build_ae, draw_events
+from .survival import NEVER, draw_latent_times
+from .tumour import simulate_tumour
+
+DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "specs" / "edc.xlsx"
+
+
+def default_spec() -> Spec:
+    return load_spec(str(DEFAULT_SPEC))
+
+
+def generate(config: StudyConfig | None = None, subjects: int | None = None, seed: int = 1,
+             cutoff: dt.date | None = None, spec: Spec | None = None) -> dict[str, pl.DataFrame]:
+    """Generate the extract: ``{form name: frame}`` with the spec's columns, types and order.
+
+    ``subjects`` is the number of randomized subjects (screened = about subjects / (1 - screen
+    failure rate)); ``cutoff`` the data cut date (default: the configuration's).
+    """
+    cfg = config if config is not None else load_config()
+    subjects = cfg.study.default_subjects if subjects is None else int(subjects)
+    if subjects < 1:
+        raise ValueError(f"subjects must be >= 1, got {subjects}")
+    cutoff = cutoff or cfg.study.default_cutoff
+    spec = spec if spec is not None else default_spec()
+    check_config_against_spec(cfg, spec)
+    tables = SafetyTables.load(cfg)
+    rng = Streams(seed)
+    cut_day = D.day_number(cutoff)
+
+    # screening and randomization
+    pop = simulate_screening(cfg, rng["population"], subjects)
+    alloc = randomize(cfg, rng["randomization"], pop)
+    sidx, arm, rand = alloc.sidx, alloc.arm, alloc.rand_day
+
+    # latent timeline (days from randomization -> absolute day numbers)
+    lt = draw_latent_times(cfg, rng["survival"], arm, alloc.cps_high)
+    death, withdrawal, lost = rand + lt.death, rand + lt.withdrawal, rand + lt.lost
+    data_end = np.minimum(np.minimum(death, withdrawal), lost)
+    known_death = (death < withdrawal) & (death < lost)
+
+    tum = simulate_tumour(cfg, rng["tumour"], pop, sidx, arm, rand, lt, cut_day)
+
+    # treatment: potential schedule, AEs over it, then the end of treatment (toxicity included)
+    plan = plan_cycles(cfg, rng["exposure"], rand)
+    events = {EOT_PD: tum.pd_day, EOT_DEATH: death, EOT_WITHDRAWAL: withdrawal, EOT_LOST: lost,
+              EOT_PHYSICIAN: rand + lt.physician, EOT_OTHER: rand + lt.other}
+    potential_stop = np.min(np.stack(list(events.values())), axis=0)
+    n_pot, last_pot = plan.last_dose(potential_stop)
+    cand = draw_events(cfg, rng["safety"], tables, arm, plan.first, plan.days, n_pot, last_pot, data_end)
+    end = end_of_treatment(cfg, rng["exposure"], plan, events, cand.tox_day)
+    treated = end.n_cycles > 0
+
+    cause = death_causes(cfg, rng["followup"], death, tum.pd_day, end.last_dose)
+    fatal = np.flatnonzero(known_death & (cause == CAUSE_AE) & (death <= cut_day) & treated)
+    death_known = np.where(known_death, death, NEVER * 4)
+    ae, htn = build_ae(cfg, rng["safety"], tables, sidx, arm, pop.consent[sidx], plan.first, cand, end.last_dose,
+                       end.stop_day, death_known, fatal, np.minimum(withdrawal, lost), lost, cut_day)
+    exf = build_exposure(cfg, rng["exposure"], sidx, arm, pop.weight0[sidx], pop.sbp0[sidx], pop.dbp0[sidx],
+                         plan, end, htn, data_end)
+    fuf = build_followup(cfg, rng["followup"], sidx, rand, end.eot_day, treated, death, cause, withdrawal, lost,
+                         cut_day)
+    cm = build_subsequent_therapy(cfg, rng["subsequent"], sidx, end.eot_day, treated, tum.pd_day, data_end, cut_day)
+
+    # visit dates: screening, dosing visits, tumour assessments, EOT visit, follow-up contacts
+    scrn = form_frame(np.arange(pop.n), "SCRN", pop.consent, -1, VISDAT=pop.consent)
+    rs = tum.forms["RS"]
+    ta = rs.select("_sidx", "FOLDER", "_day", pl.lit(50, dtype=pl.Int64).alias("_ord"), pl.col("_day").alias("VISDAT"))
+
+    parts: dict[str, list[pl.DataFrame]] = {name: [] for name in spec.datasets}
+    parts["SV"] += [scrn, ta]
+    for source in (pop.forms, tum.forms, exf, fuf, {"RAND": alloc.frame, "AE": ae, "CM": cm}):
+        for name, frame in source.items():
+            if name in parts:
+                parts[name].append(frame)
+        source.clear()  # the assembler consumes the parts one form at a time (memory)
+    del ae, cm, rs, ta, scrn
+    return assemble_forms(spec, parts, cfg.study.study_id, pop.site, pop.subjid, cut_day)
