@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import dagster as dg
 
+from .defs.adam import adam_assets
+from .defs.analysis import analysis_os
+from .defs.deliverables import deliverables_assets
 from .defs.jobs import all_assets_job, nightly_schedule
 from .defs.raw import raw_assets
+from .defs.sdtm import sdtm_assets
 from .defs.resources import ParquetFrameIOManager, StudyPaths
 
 
 def build_definitions(paths: StudyPaths | None = None) -> dg.Definitions:
     paths = paths or StudyPaths.from_env()
     return dg.Definitions(
-        assets=[raw_assets],
+        assets=[raw_assets, sdtm_assets, adam_assets, analysis_os, deliverables_assets],
         jobs=[all_assets_job],
         schedules=[nightly_schedule],
         resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir)},

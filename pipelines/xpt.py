@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyreadstat
 
@@ -103,7 +104,7 @@ def check_xpt_rules(df: pl.DataFrame, dataset: Dataset, file_name: str) -> None:
             if too_long.any():
                 i = int(too_long.arg_true()[0])
                 raise XptError(f"{file_name}: variable {name}, record {i + 1}: value of {s[i].encode().__len__()} bytes exceeds {MAX_CHAR_BYTES}")
-            non_ascii = s.str.contains(r"[^\x00-\x7F]")
+            non_ascii = (s.str.len_bytes() != s.str.len_chars()).fill_null(False)  # = contains non-ASCII, faster
             if non_ascii.any():
                 i = int(non_ascii.arg_true()[0])
                 raise XptError(f"{file_name}: variable {name}, record {i + 1}: non-ASCII value {s[i]!r}")
@@ -120,13 +121,137 @@ def check_xpt_rules(df: pl.DataFrame, dataset: Dataset, file_name: str) -> None:
             raise XptError(f"{file_name}: record {i + 1} is blank in every variable (readers drop such rows)")
 
 
+# --------------------------------------------------------------------------- vectorised encoder
+# The same bytes as pyreadstat's XPORT v5 writer (checked by tests/sdtm/test_xpt.py), built with
+# numpy column blocks instead of a per-cell loop: minutes become seconds for millions of records.
+FAST_DTYPES = (pl.String, pl.Float64, pl.Float32, pl.Int64, pl.Int32, pl.Int16, pl.Int8, pl.UInt8, pl.UInt16, pl.UInt32, pl.Date)
+_HEADER = "HEADER RECORD*******{}HEADER RECORD!!!!!!!{}"
+_FMT_RE = re.compile(r"^\$?([A-Z_]*?)(\d*)\.(\d*)$")
+
+
+def _rec(text: bytes) -> bytes:
+    return text.ljust(80, b" ")
+
+
+def _ibm_double(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """IEEE 754 doubles -> IBM System/370 doubles, (n, 8) uint8, vectorised; missing -> '.' 0 ... 0."""
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    bits = x.view(np.uint64)
+    sign = (bits >> np.uint64(63)).astype(np.uint64)
+    e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
+    m = (bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x0010000000000000)
+    zero = (x == 0) | missing
+    k = np.mod(e, 4)
+    exp16 = (e + 4 - k) // 4 + 64
+    bad = ~zero & ((exp16 < 0) | (exp16 > 127))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise OverflowError(f"record {i + 1}: {float(x[i])!r} cannot be stored as an IBM double")
+    frac = m << k.astype(np.uint64)
+    word = (sign << np.uint64(63)) | (np.clip(exp16, 0, 127).astype(np.uint64) << np.uint64(56)) | frac
+    word = np.where(zero, np.uint64(0), word)
+    out = word.astype(">u8").view(np.uint8).reshape(-1, 8).copy()
+    out[missing, 0] = 0x2E
+    return out
+
+
+def _char_block(s: pl.Series, width: int) -> np.ndarray:
+    """A String series as an (n, width) block of ASCII bytes, blank padded; null -> blanks."""
+    if s.len() == 0:
+        return np.empty((0, width), dtype=np.uint8)
+    padded = s.fill_null("").str.pad_end(width).str.join("").item().encode("ascii")
+    return np.frombuffer(padded, dtype=np.uint8).reshape(-1, width)
+
+
+def _numeric_values(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    dtype = s.dtype
+    if dtype == pl.Date:
+        v = s.cast(pl.Int32) + 3653  # days since 1970-01-01 -> SAS days since 1960-01-01
+    else:
+        v = s
+    v = v.cast(pl.Float64)
+    missing = v.is_null().to_numpy()
+    return v.fill_null(0.0).to_numpy(), missing
+
+
+def _parse_format(fmt: str | None):
+    if not fmt:
+        return b"", 0, 0
+    m = _FMT_RE.match(fmt.upper())
+    if not m:
+        return fmt.upper().encode("ascii")[:8], 0, 0
+    return m.group(1).encode("ascii"), int(m.group(2) or 0), int(m.group(3) or 0)
+
+
+def _xport_bytes(df: pl.DataFrame, name: str, label: str, labels: dict, formats: dict, stamp: bytes) -> bytes:
+    """The whole file as bytes (see :func:`_write_xport`)."""
+    import io
+
+    buf = io.BytesIO()
+    _write_xport(buf, df, name, label, labels, formats, stamp)
+    return buf.getvalue()
+
+
+def _write_xport(fh, df: pl.DataFrame, name: str, label: str, labels: dict, formats: dict, stamp: bytes) -> None:
+    """Write an XPORT v5 file: headers, NAMESTR records, then the observations as one (rows x
+    record length) byte array filled column block by column block, written without copies."""
+    cols = df.columns
+    parts = [
+        _rec(_HEADER.format("LIBRARY ", "000000000000000000000000000000  ").encode()),
+        _rec(b"SAS     SAS     SASLIB  6.06    bsd4.2  " + b" " * 24 + stamp),
+        _rec(stamp),
+        _rec(_HEADER.format("MEMBER  ", "000000000000000001600000000140  ").encode()),
+        _rec(_HEADER.format("DSCRPTR ", "000000000000000000000000000000  ").encode()),
+        _rec(b"SAS     " + name.encode().ljust(8) + b"SASDATA 6.06    bsd4.2  " + b" " * 24 + stamp),
+        _rec(stamp + b" " * 16 + label.encode().ljust(40) + b" " * 8),
+        _rec(_HEADER.format("NAMESTR ", f"000000{len(cols):04d}00000000000000000000  ").encode()),
+    ]
+    widths = {c: (max(1, int(df.get_column(c).str.len_bytes().max() or 0)) if df.schema[c] == pl.String else 8) for c in cols}
+    obs = np.empty((df.height, sum(widths.values())), dtype=np.uint8)
+    namestr, pos = [], 0
+    for i, c in enumerate(cols, start=1):
+        s = df.get_column(c)
+        width = widths[c]
+        if s.dtype == pl.String:
+            obs[:, pos:pos + width] = _char_block(s, width)
+            ntype, nfj = 2, 0
+        else:
+            values, missing = _numeric_values(s)
+            try:
+                obs[:, pos:pos + width] = _ibm_double(values, missing)
+            except OverflowError as exc:
+                raise XptError(f"{name.lower()}.xpt: variable {c}, {exc}") from None
+            ntype, nfj = 1, 1
+        fname, fl, fd = _parse_format(formats.get(c))
+        ns = (np.array([ntype, 0, width, i], dtype=">i2").tobytes() + c.encode().ljust(8) + (labels.get(c) or "").encode().ljust(40)
+              + fname.ljust(8) + np.array([fl, fd, nfj, 0], dtype=">i2").tobytes() + b" " * 8
+              + np.array([0, 0], dtype=">i2").tobytes() + np.array([pos], dtype=">i4").tobytes() + b"\x00" * 52)
+        namestr.append(ns)
+        pos += width
+    ns_bytes = b"".join(namestr)
+    ns_bytes += b" " * (-len(ns_bytes) % 80)
+    parts.append(ns_bytes)
+    parts.append(_rec(_HEADER.format("OBS     ", "000000000000000000000000000000  ").encode()))
+    fh.write(b"".join(parts))
+    if obs.size:
+        fh.write(memoryview(obs).cast("B"))
+    fh.write(b" " * (-obs.size % 80))
+
+
 def write_xpt(
     df: pl.DataFrame,
     directory: str | os.PathLike[str],
     dataset: Dataset,
     timestamp: dt.date | dt.datetime,
+    engine: str = "auto",
 ) -> XptWritten:
-    """Write ``df`` as ``<directory>/<dataset lower case>.xpt`` with the spec's attributes."""
+    """Write ``df`` as ``<directory>/<dataset lower case>.xpt`` with the spec's attributes.
+
+    ``engine``: ``"numpy"`` (vectorised, for text, numbers and dates), ``"pyreadstat"``, or
+    ``"auto"`` (numpy when every column type allows it). Both write the same bytes.
+    """
+    if engine not in ("auto", "numpy", "pyreadstat"):
+        raise ValueError(f"engine must be auto, numpy or pyreadstat, not {engine!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     file_name = f"{dataset.file_name}.xpt"
@@ -136,16 +261,21 @@ def write_xpt(
     labels = {v.name: v.label for v in dataset.variables}
     fd, tmp = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".tmp", dir=directory)
     os.close(fd)
+    fast = engine == "numpy" or (engine == "auto" and all(dt_ in FAST_DTYPES for dt_ in data.schema.values()))
     try:
-        pyreadstat.write_xport(
-            data,
-            tmp,
-            file_label=dataset.label,
-            column_labels=labels,
-            table_name=dataset.name,
-            file_format_version=5,
-            variable_format=formats or None,
-        )
+        if fast:
+            with open(tmp, "wb") as fh:
+                _write_xport(fh, data, dataset.name, dataset.label, labels, formats, sas_timestamp(timestamp))
+        else:
+            pyreadstat.write_xport(
+                data,
+                tmp,
+                file_label=dataset.label,
+                column_labels=labels,
+                table_name=dataset.name,
+                file_format_version=5,
+                variable_format=formats or None,
+            )
         stamp = sas_timestamp(timestamp)
         with open(tmp, "r+b") as fh:
             for off in TIMESTAMP_OFFSETS:

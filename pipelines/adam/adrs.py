@@ -1,0 +1,178 @@
+"""ADRS: overall response by visit (RECIST 1.1, investigator) and the subject-level response
+parameters derived from it (admiralonco's ADRS template).
+
+========  ===================================================================================
+PARAMCD   record
+========  ===================================================================================
+OVR       one per RS overall-response record (``response_filter``); ``ANL01FL = "Y"`` on the
+          records used for analysis: complete date on/after randomization, on/before the first
+          PD, one per date (the worst response of that date)
+PD        per ITT subject: first progression (AVALC Y, ADT = its date) or N
+LSTA      per subject with one: the last adequate assessment (``adequate_responses``)
+BOR       per ITT subject: best overall response, confirmation not required
+CBOR      per ITT subject: confirmed best overall response per RECIST 1.1
+CRSP      per ITT subject: confirmed response (CR/PR) Y/N; ADT = first response date
+========  ===================================================================================
+
+Confirmation (RECIST 1.1, admiralonco ``derive_param_confirmed_bor``): a CR is confirmed by a CR
+at least ``confirmation_days`` later with only CR or NE in between; a PR (or a CR not confirmed
+as CR) by a CR/PR at least ``confirmation_days`` later with only CR, PR or NE in between; at most
+``max_ne_between`` NE in between. An unconfirmed CR/PR, or SD, counts as SD when at least
+``sd_min_days`` after randomization (NON-CR/NON-PD likewise); else NE. Best response order:
+CR, PR, SD, NON-CR/NON-PD, PD, NE, MISSING (no assessment).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .assertions import assert_data_frame
+from .config import AdamSettings
+from .dates import compute_complete_date
+from .derive import compute_y
+
+SUBJECT = "USUBJID"
+RESPONSE_ORDER = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", "MISSING")
+AVAL_OF = {r: i for i, r in enumerate(RESPONSE_ORDER, start=1)}
+# worst first, to keep one record per assessment date
+WORST_ORDER = {"PD": 1, "NE": 2, "NON-CR/NON-PD": 3, "SD": 4, "PR": 5, "CR": 6}
+PARAMS = {
+    "OVR": (1, "Overall Response by Investigator"),
+    "PD": (2, "Disease Progression by Investigator"),
+    "LSTA": (3, "Last Adequate Tumor Assessment by Investigator"),
+    "BOR": (4, "Best Overall Response by Investigator"),
+    "CBOR": (5, "Confirmed Best Overall Response by Investigator"),
+    "CRSP": (6, "Confirmed Response by Investigator"),
+}
+
+
+def _aval(col: str = "AVALC") -> pl.Expr:
+    return pl.col(col).replace_strict(list(AVAL_OF), list(AVAL_OF.values()), default=None, return_dtype=pl.Float64)
+
+
+def derive_ovr(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, filter_rs: pl.Expr | None) -> pl.DataFrame:
+    """OVR records with ADT, AVALC/AVAL and ANL01FL (see the module documentation)."""
+    assert_data_frame(dataset_rs, "dataset_rs", [SUBJECT, "RSSTRESC", "RSDTC", "RSSEQ", "VISIT", "VISITNUM"])
+    assert_data_frame(dataset_adsl, "dataset_adsl", [SUBJECT, "RANDDT"])
+    lf = dataset_rs.lazy()
+    if filter_rs is not None:
+        lf = lf.filter(filter_rs)
+    ovr = (
+        lf.select(
+            SUBJECT,
+            pl.col("RSSTRESC").cast(pl.String).str.to_uppercase().alias("AVALC"),
+            compute_complete_date(pl.col("RSDTC").cast(pl.String)).alias("ADT"),
+            pl.col("RSSEQ").cast(pl.Int64).alias("RSSEQ"),
+            pl.col("VISIT").cast(pl.String).alias("AVISIT"),
+            pl.col("VISITNUM").cast(pl.Float64).alias("AVISITN"),
+        )
+        .join(dataset_adsl.lazy().select(SUBJECT, "RANDDT"), on=SUBJECT, how="inner")
+        .with_columns(_aval().alias("AVAL"))
+        .collect()
+    )
+    usable = pl.col("ADT").is_not_null() & pl.col("AVALC").is_in(list(WORST_ORDER)) & (pl.col("ADT") >= pl.col("RANDDT"))
+    worst = pl.col("AVALC").replace_strict(list(WORST_ORDER), list(WORST_ORDER.values()), default=99, return_dtype=pl.Int64)
+    first_pd = pl.when(usable & (pl.col("AVALC") == "PD")).then(pl.col("ADT")).min().over(SUBJECT)
+    # one record per date: the worst response, then the lowest RSSEQ
+    rank = pl.struct(worst, pl.col("RSSEQ")).rank("ordinal").over([SUBJECT, "ADT"])
+    ovr = ovr.with_columns(
+        compute_y(usable & (first_pd.is_null() | (pl.col("ADT") <= first_pd)) & (rank == 1)).alias("ANL01FL")
+    )
+    return ovr.drop("RANDDT").with_columns(pl.lit("OVR").alias("PARAMCD"))
+
+
+def derive_confirmed_status(ovr: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: AdamSettings, confirm: bool) -> pl.DataFrame:
+    """Per analysed OVR record, the response it supports (_STATUS) under RECIST 1.1 rules."""
+    rec = (
+        ovr.filter(pl.col("ANL01FL") == "Y")
+        .join(dataset_adsl.select(SUBJECT, "RANDDT"), on=SUBJECT, how="inner")
+        .sort([SUBJECT, "ADT"])  # the order argument of the confirmation rule: by subject, by date
+        .with_columns(pl.int_range(pl.len()).over(SUBJECT).alias("_I"))
+    )
+    days = (pl.col("ADT") - pl.col("RANDDT")).dt.total_days()
+    sd_ok = days >= settings.sd_min_days
+    if confirm and rec.height:
+        rec = rec.with_columns(
+            (~pl.col("AVALC").is_in(["CR", "NE"])).cast(pl.Int64).cum_sum().over(SUBJECT).alias("_BCR"),
+            (~pl.col("AVALC").is_in(["CR", "PR", "NE"])).cast(pl.Int64).cum_sum().over(SUBJECT).alias("_BPR"),
+            (pl.col("AVALC") == "NE").cast(pl.Int64).cum_sum().over(SUBJECT).alias("_NE"),
+        )
+        left = rec.filter(pl.col("AVALC").is_in(["CR", "PR"])).select(SUBJECT, "_I", "ADT", "AVALC", "_BCR", "_BPR", "_NE")
+        right = rec.filter(pl.col("AVALC").is_in(["CR", "PR"])).select(
+            SUBJECT, pl.col("_I").alias("_J"), pl.col("ADT").alias("_ADTJ"), pl.col("AVALC").alias("_AVALCJ"),
+            pl.col("_BCR").alias("_BCRJ"), pl.col("_BPR").alias("_BPRJ"), pl.col("_NE").alias("_NEJ"))
+        pairs = left.join(right, on=SUBJECT, how="inner").filter(
+            (pl.col("_J") > pl.col("_I")) & ((pl.col("_ADTJ") - pl.col("ADT")).dt.total_days() >= settings.confirmation_days)
+        )
+        # counts strictly between i and j: cum[j-1] - cum[i]; record j itself is CR/PR (not bad, not NE)
+        ne_between = pl.col("_NEJ") - pl.col("_NE")
+        cr = (pl.col("AVALC") == "CR") & (pl.col("_AVALCJ") == "CR") & (pl.col("_BCRJ") - pl.col("_BCR") == 0) & (ne_between <= settings.max_ne_between)
+        pr = (pl.col("_BPRJ") - pl.col("_BPR") == 0) & (ne_between <= settings.max_ne_between)
+        conf = pairs.group_by([SUBJECT, "_I"]).agg(cr.any().alias("_CCR"), pr.any().alias("_CPR"))
+        rec = rec.join(conf, on=[SUBJECT, "_I"], how="left", maintain_order="left")
+        status = (
+            pl.when(pl.col("_CCR").fill_null(False)).then(pl.lit("CR"))
+            .when(pl.col("_CPR").fill_null(False)).then(pl.lit("PR"))
+            .when(pl.col("AVALC").is_in(["CR", "PR", "SD"]) & sd_ok).then(pl.lit("SD"))
+        )
+    else:
+        status = (
+            pl.when(pl.col("AVALC").is_in(["CR", "PR"])).then(pl.col("AVALC"))
+            .when((pl.col("AVALC") == "SD") & sd_ok).then(pl.lit("SD"))
+        )
+    status = (
+        status.when((pl.col("AVALC") == "NON-CR/NON-PD") & sd_ok).then(pl.lit("NON-CR/NON-PD"))
+        .when(pl.col("AVALC") == "PD").then(pl.lit("PD"))
+        .otherwise(pl.lit("NE"))
+    )
+    return rec.with_columns(status.alias("_STATUS"))
+
+
+def _best(status: pl.DataFrame, subjects: pl.DataFrame, paramcd: str) -> pl.DataFrame:
+    best = (
+        status.with_columns(_aval("_STATUS").alias("_R"))
+        .group_by(SUBJECT)
+        .agg(pl.col("_R").min().alias("AVAL"), pl.col("ADT").filter(pl.col("_R") == pl.col("_R").min()).min().alias("ADT"))
+    )
+    out = subjects.join(best, on=SUBJECT, how="left", maintain_order="left").with_columns(
+        pl.col("AVAL").fill_null(float(AVAL_OF["MISSING"]))
+    )
+    return out.with_columns(
+        pl.col("AVAL").replace_strict(list(AVAL_OF.values()), list(AVAL_OF), return_dtype=pl.String).alias("AVALC"),
+        pl.lit(paramcd).alias("PARAMCD"),
+    )
+
+
+def build_adrs(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: AdamSettings, filter_rs: pl.Expr | None) -> pl.DataFrame:
+    """All ADRS parameters (without ADSL variables or ASEQ; see :func:`pipelines.adam.pipeline`)."""
+    ovr = derive_ovr(dataset_rs, dataset_adsl, filter_rs)
+    itt = dataset_adsl.filter(pl.col("ITTFL") == "Y").select(SUBJECT)
+    anl = ovr.filter(pl.col("ANL01FL") == "Y")
+    pd_first = anl.filter(pl.col("AVALC") == "PD").group_by(SUBJECT).agg(pl.col("ADT").min(), pl.col("RSSEQ").min())
+    pd = itt.join(pd_first, on=SUBJECT, how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("ADT").is_not_null()).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("AVALC"),
+        pl.lit("PD").alias("PARAMCD"),
+    ).with_columns(pl.when(pl.col("AVALC") == "Y").then(1.0).otherwise(0.0).alias("AVAL"))
+    adequate = anl.filter(pl.col("AVALC").is_in(list(settings.adequate_responses)))
+    lsta = (
+        adequate.group_by(SUBJECT)
+        .agg(pl.all().sort_by(["ADT", "RSSEQ"]).last())
+        .select(SUBJECT, "ADT", "AVALC", "AVAL", "RSSEQ", "AVISIT", "AVISITN")
+        .with_columns(pl.lit("LSTA").alias("PARAMCD"))
+    )
+    lsta = itt.join(lsta, on=SUBJECT, how="inner", maintain_order="left")
+    bor = _best(derive_confirmed_status(ovr, dataset_adsl, settings, confirm=False), itt, "BOR")
+    cstat = derive_confirmed_status(ovr, dataset_adsl, settings, confirm=True)
+    cbor = _best(cstat, itt, "CBOR")
+    first_resp = cstat.filter(pl.col("_STATUS").is_in(["CR", "PR"])).group_by(SUBJECT).agg(pl.col("ADT").min())
+    crsp = itt.join(first_resp, on=SUBJECT, how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("ADT").is_not_null()).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("AVALC"),
+        pl.lit("CRSP").alias("PARAMCD"),
+    ).with_columns(pl.when(pl.col("AVALC") == "Y").then(1.0).otherwise(0.0).alias("AVAL"))
+    parts = [ovr, pd, lsta, bor, cbor, crsp]
+    out = pl.concat(parts, how="diagonal_relaxed")
+    return out.with_columns(
+        pl.col("PARAMCD").replace_strict(list(PARAMS), [v[1] for v in PARAMS.values()], return_dtype=pl.String).alias("PARAM"),
+        pl.col("PARAMCD").replace_strict(list(PARAMS), [v[0] for v in PARAMS.values()], return_dtype=pl.Int64).alias("PARAMN"),
+        pl.lit("RECIST 1.1").alias("PARCAT1"),
+    )

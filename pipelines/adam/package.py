@@ -1,0 +1,134 @@
+"""An SDTM package as the ADaM layer sees it: named frames, with absent sources made explicit.
+
+The ADaM stage must run on any SDTMIG 3.x package, not only ours. Every derivation asks the
+package for a dataset *and the variables it reads*; a dataset or variable that the package does
+not have comes back empty (a zero-row frame, or a null column) and a warning naming it is
+recorded and logged once. Nothing downstream crashes on an absent source: the ADaM variables
+that depend on it are simply empty.
+
+Performance note: SDTM datasets are conventionally sorted by their keys (STUDYID, USUBJID, ...).
+When a frame's ``USUBJID`` is already in ascending order, the package marks the column as
+sorted (after checking it; it never reorders data), which lets polars group by subject
+several times faster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import polars as pl
+
+from .assertions import AdamInputError
+
+LOG = logging.getLogger("pipelines.adam")
+
+SUBJECT = "USUBJID"
+
+
+class SdtmPackage:
+    """SDTM datasets by name (upper case), each a polars frame of SDTM variables."""
+
+    def __init__(self, datasets: Mapping[str, pl.DataFrame], origin: str = "memory"):
+        if not isinstance(datasets, Mapping):
+            raise AdamInputError(f"argument 'datasets' must be a mapping of name -> DataFrame, got {type(datasets).__name__}")
+        self.origin = origin
+        self._data: dict[str, pl.DataFrame] = {}
+        for name, df in datasets.items():
+            if df is None:
+                continue
+            if not isinstance(df, pl.DataFrame):
+                raise AdamInputError(f"argument 'datasets': {name!r} must be a polars DataFrame, got {type(df).__name__}")
+            self._data[name.upper()] = df
+        self._prepared: set[str] = set()
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------------ bookkeeping
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            LOG.warning(message)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._data)
+
+    def has(self, name: str, columns: Iterable[str] = ()) -> bool:
+        df = self._data.get(name.upper())
+        return df is not None and all(c in df.columns for c in columns)
+
+    def _prepare(self, name: str) -> pl.DataFrame:
+        df = self._data[name]
+        if name not in self._prepared:
+            self._prepared.add(name)
+            if SUBJECT in df.columns and df.schema[SUBJECT] == pl.String and df.height > 1:
+                s = df.get_column(SUBJECT)
+                if s.null_count() == 0 and s.is_sorted():
+                    df = df.with_columns(pl.col(SUBJECT).set_sorted())
+                    self._data[name] = df
+        return df
+
+    # ------------------------------------------------------------------ access
+    def get(self, name: str, columns: Iterable[str] = (), purpose: str = "") -> pl.DataFrame:
+        """Dataset ``name`` with at least ``columns``; absent ones are added as null text.
+
+        A missing dataset gives a zero-row frame with ``USUBJID`` and ``columns``. Either case
+        records a warning naming the dataset/variable and ``purpose`` (what will be empty).
+        """
+        key = name.upper()
+        columns = list(dict.fromkeys(columns))
+        why = f" ({purpose})" if purpose else ""
+        if key not in self._data:
+            self.warn(f"SDTM dataset {key} is absent from the package{why}: derived values that need it are empty")
+            cols = list(dict.fromkeys([SUBJECT, *columns]))
+            return pl.DataFrame(schema={c: pl.String for c in cols})
+        df = self._prepare(key)
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            for c in missing:
+                self.warn(f"SDTM variable {key}.{c} is absent from the package{why}: derived values that need it are empty")
+            df = df.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in missing])
+        return df
+
+    def supp(self, rdomain: str, qnams: Iterable[str], purpose: str = "") -> pl.DataFrame:
+        """Subject-level supplemental qualifiers of ``rdomain`` (``SUPP<rdomain>``) as columns.
+
+        One row per subject, one String column per QNAM (null when not collected). Records with
+        an ``IDVAR`` (record-level qualifiers) are not subject-level and are not used here.
+        """
+        qnams = list(qnams)
+        supp = self.get(f"SUPP{rdomain.upper()}", [SUBJECT, "QNAM", "QVAL", "IDVAR"], purpose)
+        wanted = supp.lazy().filter(pl.col("QNAM").is_in(qnams) & (pl.col("IDVAR").is_null() | (pl.col("IDVAR") == "")))
+        out = (
+            wanted.group_by(SUBJECT)
+            .agg([pl.col("QVAL").filter(pl.col("QNAM") == q).first().cast(pl.String).alias(q) for q in qnams])
+            .collect()
+        )
+        present = set(supp.get_column("QNAM").unique().to_list()) if supp.height else set()
+        for q in qnams:
+            if q not in present:
+                self.warn(f"SUPP{rdomain.upper()} has no QNAM {q}{' (' + purpose + ')' if purpose else ''}: the variable derived from it is empty")
+        return out
+
+
+def read_sdtm_dir(directory: str | os.PathLike[str]) -> SdtmPackage:
+    """Every ``*.xpt`` file of ``directory`` (name = file stem, upper case) as an :class:`SdtmPackage`."""
+    from ..xpt import read_xpt
+
+    d = Path(directory)
+    if not d.is_dir():
+        raise FileNotFoundError(f"SDTM folder {d} does not exist")
+    data = {}
+    for path in sorted(d.glob("*.xpt")) + sorted(d.glob("*.XPT")):
+        name = path.stem.upper()
+        if name in data:
+            continue
+        try:
+            data[name] = read_xpt(path).data
+        except Exception as exc:  # pyreadstat raises its own error types
+            raise ValueError(f"{path}: not a readable SAS transport (XPT) file ({exc})") from exc
+    if not data:
+        raise FileNotFoundError(f"SDTM folder {d} holds no .xpt files")
+    return SdtmPackage(data, origin=str(d))

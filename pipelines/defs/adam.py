@@ -1,0 +1,130 @@
+"""Group ``adam``: ADSL, ADTTE, ADRS and ADAE in one step (one multi_asset, subsettable).
+
+Inputs are the SDTM assets ``sdtm__<domain>`` that the ADaM stage reads and that the SDTM
+spec defines; the derivations are :func:`pipelines.adam.derive_adam`, the same call as the CLI.
+Each dataset has a blocking check ``conforms_to_spec`` (the pandera schema generated from
+``specs/adam.xlsx``); its XPT is written to ``$CDISC_OUTPUT_DIR/adam/`` only when it passes.
+The XPT header timestamp is the data cut date: the ``cut`` of the extract manifest, else the
+spec setting ``data_cut_date``, else the latest date in the data (ADSL.DCUTDT).
+"""
+
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from ..adam import SdtmPackage, derive_adam, load_config, read_sdtm_dir, validate_adam, write_adam
+from ..adam.pipeline import DATASETS
+from ..metadata import load_spec
+from . import settings
+from .checks import check_result, table_schema
+from .resources import StudyPaths
+
+GROUP = "adam"
+CHECK = "conforms_to_spec"
+# SDTM datasets the ADaM stage can read (specs/adam.xlsx sources); inputs are those the SDTM
+# layer produces (its spec), or the agreed core list while that spec does not exist yet.
+ADAM_READS = ("DM", "DS", "EX", "AE", "RS", "TU", "TR", "SS", "SV", "CM", "MH", "VS", "LB", "MI", "DD", "SUPPDM", "SUPPAE")
+AGREED_SDTM = ("DM", "DS", "EX", "AE", "RS", "TU", "TR", "SS", "SV", "CM", "MH", "VS", "SUPPDM")
+
+
+def sdtm_layer_present() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pipelines.defs.sdtm") is not None
+
+
+def sdtm_inputs(sdtm_spec: Path = settings.SDTM_SPEC) -> list[str]:
+    """SDTM asset inputs; none while the SDTM layer is not wired (the XPT folder is read instead)."""
+    if not sdtm_layer_present():
+        return []
+    if sdtm_spec.is_file():
+        defined = set(load_spec(sdtm_spec).datasets)
+        return [d for d in ADAM_READS if d in defined]
+    return list(AGREED_SDTM)
+
+
+def _cut_from_manifest(extract_dir: str) -> dt.date | None:
+    path = Path(extract_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        value = manifest.get("cut") or manifest.get("cut_date") or manifest.get("cutoff")
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _metadata(name: str, df: pl.DataFrame, spec) -> dict:
+    md = {
+        "dagster/row_count": dg.MetadataValue.int(df.height),
+        "dagster/column_schema": table_schema(spec.dataset(name).variables),
+        "subjects": dg.MetadataValue.int(df.get_column("USUBJID").n_unique() if df.height else 0),
+    }
+    if name == "ADTTE" and df.height:
+        counts = df.group_by("PARAMCD", "CNSR", "EVNTDESC").len().sort("PARAMCD", "CNSR", "EVNTDESC")
+        md["events_and_censorings"] = dg.MetadataValue.md(
+            "| PARAMCD | CNSR | EVNTDESC | n |\n|---|---|---|---|\n"
+            + "".join(f"| {p} | {c} | {e} | {n} |\n" for p, c, e, n in counts.iter_rows())
+        )
+        md["events_by_paramcd"] = dg.MetadataValue.json(
+            {p: {"events": int(e), "censored": int(n - e)} for p, e, n in
+             df.group_by("PARAMCD").agg((pl.col("CNSR") == 0).sum(), pl.len()).sort("PARAMCD").iter_rows()}
+        )
+    if name == "ADSL" and df.height:
+        md["populations"] = dg.MetadataValue.json(
+            {"ITT": int((df["ITTFL"] == "Y").sum()), "SAFETY": int((df["SAFFL"] == "Y").sum()), "ALL": df.height}
+        )
+    return md
+
+
+def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefinition:
+    spec = load_spec(spec_path)
+    inputs = sdtm_inputs()
+    outs = {
+        f"adam__{name.lower()}": dg.AssetOut(
+            key=dg.AssetKey(f"adam__{name.lower()}"), group_name=GROUP, is_required=False,
+            description=f"{name}: {spec.dataset(name).label} (ADaMIG 1.3)",
+            metadata={"dagster/column_schema": table_schema(spec.dataset(name).variables)}, kinds={"polars"},
+        )
+        for name in DATASETS
+    }
+    checks = [
+        dg.AssetCheckSpec(CHECK, asset=dg.AssetKey(f"adam__{name.lower()}"), blocking=True,
+                          description="The ADaM spec's pandera schema (variables, types, codelists, keys)")
+        for name in DATASETS
+    ]
+    ins = {f"sdtm__{d.lower()}": dg.AssetIn(key=dg.AssetKey(f"sdtm__{d.lower()}")) for d in inputs}
+
+    @dg.multi_asset(name="adam_datasets", outs=outs, ins=ins, check_specs=checks, can_subset=True)
+    def adam_datasets(context: dg.AssetExecutionContext, paths: StudyPaths, **sdtm):
+        spec_now = load_spec(paths.spec_path("adam"))
+        config = load_config(paths.spec_path("adam"))
+        selected = [n for n in DATASETS if f"adam__{n.lower()}" in {k.path[-1] for k in context.selected_asset_keys}]
+        if sdtm:
+            package = SdtmPackage({k.split("__", 1)[1].upper(): v for k, v in sdtm.items()}, origin="sdtm assets")
+        else:  # no SDTM assets in this code location: the SDTM XPT folder
+            package = read_sdtm_dir(paths.out("sdtm"))
+        result = derive_adam(package, spec_now, config, _cut_from_manifest(paths.extract_dir), selected)
+        for w in result.warnings:
+            context.log.warning(w)
+        failures = validate_adam(result, spec_now)
+        passed = [n for n in selected if failures[n].height == 0]
+        written = {w.path.stem.upper(): w for w in write_adam(result, spec_now, paths.out("adam"), passed)}
+        for name in selected:
+            key = dg.AssetKey(f"adam__{name.lower()}")
+            df = result.datasets[name]
+            md = _metadata(name, df, spec_now)
+            md["data_cut_date"] = dg.MetadataValue.text(str(result.data_cut_date))
+            if name in written:
+                md["xpt"] = dg.MetadataValue.path(str(written[name].path))
+            yield dg.Output(df, output_name=key.path[-1], metadata=md)
+            yield check_result(context, key, CHECK, failures[name], f"{name} spec validation",
+                               {"warnings": dg.MetadataValue.int(len(result.warnings))})
+
+    return adam_datasets
+
+
+adam_assets = build_adam_assets()

@@ -1,0 +1,182 @@
+"""Group ``deliverables``: define.xml/define.html and Dataset-JSON of the SDTM and ADaM packages.
+
+Four assets in one step (one op, subsettable), reading the XPT files that the layers wrote to
+``$CDISC_OUTPUT_DIR/sdtm`` and ``$CDISC_OUTPUT_DIR/adam``:
+
+* ``deliverables__sdtm_define``, ``deliverables__adam_define``: define.xml (Define-XML 2.1, with
+  analysis results metadata for ADaM), define.html and define2-1.xsl, from ``specs/<layer>.xlsx``.
+  Blocking checks ``define_valid`` (Define-XML 2.1 XSD and OID references) and
+  ``define_matches_xpt`` (datasets, variables, order, labels, types, lengths, formats and codelist
+  values against the XPT files).
+* ``deliverables__sdtm_dataset_json``, ``deliverables__adam_dataset_json``: ``<dataset>.json``
+  (Dataset-JSON v1.1; ``.ndjson`` too with config ``ndjson: true``) beside every XPT file. Blocking
+  check ``dataset_json_valid`` (schema of each file's metadata, and a full read-back compared
+  value by value with the XPT file).
+
+Dependencies are the layer assets named after the spec's datasets (``sdtm__dm``, ``adam__adtte``
+...), so the definitions load whether or not those layers are wired yet; a package whose spec or
+XPT files are missing is skipped with a log line. When a layer folder is versioned
+(:mod:`pipelines.outputs`), the package is written as a new version of that layer and swapped in
+atomically; otherwise each file is replaced atomically in place. All logic lives in
+:mod:`pipelines.deliverables`.
+"""
+
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+
+from ..deliverables import NothingToDescribe, publish_dataset_json, publish_define
+from ..deliverables.build import DefineResult
+from ..metadata import load_spec
+from ..metadata.validation import failures_markdown
+from . import settings
+from .checks import check_result
+from .resources import StudyPaths
+
+GROUP = "deliverables"
+LAYERS = {"sdtm": settings.SDTM_SPEC, "adam": settings.ADAM_SPEC}
+CHECK_DEFINE_VALID = "define_valid"
+CHECK_DEFINE_XPT = "define_matches_xpt"
+CHECK_JSON = "dataset_json_valid"
+
+
+def define_key(layer: str) -> dg.AssetKey:
+    return dg.AssetKey(f"deliverables__{layer}_define")
+
+
+def json_key(layer: str) -> dg.AssetKey:
+    return dg.AssetKey(f"deliverables__{layer}_dataset_json")
+
+
+def upstream_keys(layer: str, spec_path: Path) -> list[dg.AssetKey]:
+    """The layer's dataset assets (``sdtm__ae``...), from the spec if it exists yet."""
+    if not spec_path.is_file():
+        return []
+    try:
+        return [dg.AssetKey(f"{layer}__{name.lower()}") for name in load_spec(spec_path).datasets]
+    except Exception:  # a spec being edited must not stop the code location from loading
+        return []
+
+
+class DeliverablesConfig(dg.Config):
+    ndjson: bool = False
+    """Also write ``<dataset>.ndjson`` (NDJSON Dataset-JSON, for streaming consumers)."""
+    chunk_rows: int = 200_000
+    """Rows per chunk when converting XPT to JSON and reading it back (memory stays flat)."""
+    verify_round_trip: bool = True
+    """Read every JSON file back and compare it value by value with its XPT file."""
+
+
+@contextmanager
+def layer_folder(output_dir: Path, layer: str) -> Iterator[Path]:
+    """The folder to write the package into.
+
+    A versioned layer (``<out>/<layer>`` or ``<out>/cuts/<cut>/<layer>`` a symlink to
+    ``.versions/...``) is staged with :class:`pipelines.outputs.LayerWriter` and committed at the
+    end; a plain folder is written in place (each file atomically).
+    """
+    link = output_dir / layer
+    base = output_dir
+    while link.is_symlink():
+        target = link.readlink()
+        if target.parts and target.parts[0] == ".versions":
+            break
+        base = (link.parent / target).parent
+        link = base / layer
+    if link.is_symlink():
+        from ..outputs import LayerWriter
+
+        with LayerWriter(base, layer) as w:
+            yield w.path
+            w.commit()
+    else:
+        yield link
+
+
+def _define_metadata(result: DefineResult, folder: Path) -> dict:
+    meta = {
+        "define_xml": dg.MetadataValue.path(str(folder / result.define_path.name)),
+        "define_html": dg.MetadataValue.path(str(folder / result.html_path.name)),
+        "data_cut": dg.MetadataValue.text(result.created.isoformat()),
+        "schema_failures": dg.MetadataValue.int(result.schema_failures.height),
+        "consistency_failures": dg.MetadataValue.int(result.consistency_failures.height),
+        "spec_issues": dg.MetadataValue.int(result.issues.height),
+        "seconds": dg.MetadataValue.json({k: round(v, 3) for k, v in result.seconds.items()}),
+    }
+    for k, v in result.counts.items():
+        meta[k] = dg.MetadataValue.int(v)
+    if result.issues.height:
+        meta["spec_issue_table"] = dg.MetadataValue.md(failures_markdown(result.issues))
+    return meta
+
+
+def build_deliverables_assets(layers: dict[str, Path] | None = None) -> dg.AssetsDefinition:
+    layers = dict(layers or LAYERS)
+    specs = []
+    check_specs = []
+    for layer, spec_path in layers.items():
+        specs.append(dg.AssetSpec(
+            define_key(layer), group_name=GROUP, skippable=True, kinds={"xml", "html"},
+            deps=upstream_keys(layer, spec_path),
+            description=f"{layer.upper()} define.xml (Define-XML 2.1), define.html and define2-1.xsl, "
+                        f"generated from specs/{spec_path.name} and checked against the XPT files",
+        ))
+        specs.append(dg.AssetSpec(
+            json_key(layer), group_name=GROUP, skippable=True, kinds={"json"},
+            deps=[define_key(layer)],
+            description=f"{layer.upper()} Dataset-JSON v1.1 (<dataset>.json) beside every XPT file",
+        ))
+        check_specs += [
+            dg.AssetCheckSpec(CHECK_DEFINE_VALID, asset=define_key(layer), blocking=True,
+                              description="define.xml is valid against the Define-XML 2.1 XSD (with ARM 1.0) and every OID reference resolves"),
+            dg.AssetCheckSpec(CHECK_DEFINE_XPT, asset=define_key(layer), blocking=True,
+                              description="define.xml matches the XPT files: datasets, variables, order, labels, types, lengths, formats, codelist values"),
+            dg.AssetCheckSpec(CHECK_JSON, asset=json_key(layer), blocking=True,
+                              description="Dataset-JSON metadata valid against the v1.1 schema; every file read back equals its XPT file"),
+        ]
+
+    @dg.multi_asset(name="submission_package", specs=specs, check_specs=check_specs, can_subset=True)
+    def submission_package(context: dg.AssetExecutionContext, config: DeliverablesConfig, paths: StudyPaths):
+        selected = context.selected_asset_keys
+        for layer in layers:
+            want_define, want_json = define_key(layer) in selected, json_key(layer) in selected
+            if not (want_define or want_json):
+                continue
+            spec_path = paths.spec_path(layer)
+            if not spec_path.is_file():
+                context.log.warning(f"{layer}: {spec_path} does not exist yet; no {layer.upper()} package written")
+                continue
+            spec = load_spec(spec_path)
+            try:
+                with layer_folder(Path(paths.output_dir), layer) as folder:
+                    result = publish_define(spec, folder)
+                    jres = publish_dataset_json(spec, result, ndjson=config.ndjson, chunk_rows=config.chunk_rows,
+                                                verify=config.verify_round_trip) if want_json else None
+            except NothingToDescribe as exc:
+                context.log.warning(f"{layer}: {exc}; no {layer.upper()} package written")
+                continue
+            if result.issues.height:
+                context.log.warning(f"{layer}: {result.issues.height} spec issue(s) for the spec authors (see asset metadata 'spec_issue_table')")
+            shown = Path(paths.output_dir) / layer  # the stable path (a staged version is renamed)
+            if want_define:
+                yield dg.MaterializeResult(asset_key=define_key(layer), metadata=_define_metadata(result, shown))
+                yield check_result(context, define_key(layer), CHECK_DEFINE_VALID, result.schema_failures, "Define-XML schema validation")
+                yield check_result(context, define_key(layer), CHECK_DEFINE_XPT, result.consistency_failures, "define.xml vs XPT consistency")
+            if jres is not None:
+                yield dg.MaterializeResult(asset_key=json_key(layer), metadata={
+                    "files": dg.MetadataValue.int(len(jres.files)),
+                    "records": dg.MetadataValue.int(jres.records),
+                    "ndjson": dg.MetadataValue.bool(config.ndjson),
+                    "folder": dg.MetadataValue.path(str(shown)),
+                    "failures": dg.MetadataValue.int(jres.failures.height),
+                    "seconds": dg.MetadataValue.json({k: round(v, 3) for k, v in jres.seconds.items()}),
+                })
+                yield check_result(context, json_key(layer), CHECK_JSON, jres.failures, "Dataset-JSON validation and round trip")
+
+    return submission_package
+
+
+deliverables_assets = build_deliverables_assets()

@@ -1,0 +1,153 @@
+"""Group ``sdtm``: one asset per dataset of ``specs/sdtm.xlsx`` (``sdtm__dm``, ``sdtm__ae`` ...).
+
+All datasets are built in one step (one multi_asset, subsettable) by
+:func:`pipelines.sdtm.build_domains` from the raw assets, as the mappings in ``mappings/`` say.
+Lineage is exact: each dataset depends on the raw forms its mapping reads, directly or through
+the datasets it derives from (DM reference dates from EX and DS ...). Each dataset has two
+blocking checks:
+
+``conforms_to_spec``
+    the values the mapping rules could not map, and the pandera schema generated from the spec;
+``cross_domain``
+    USUBJID in DM, --SEQ unique, --DY from DM.RFSTDTC, death agreement DM/DS/AE, SUPP-- parents.
+
+Its XPT (``$CDISC_OUTPUT_DIR/sdtm/<dataset>.xpt``) is written only when both pass, with the header
+timestamp set to the data cut date: the ``cut`` of the extract's manifest.json, else the latest
+complete date in the extract. ``reconciliation.csv`` and ``traceability.parquet`` are written beside.
+"""
+
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from ..metadata import load_spec
+from ..raw import load_manifest
+from ..sdtm import build_domains, infer_data_cut, load_mappings
+from ..sdtm.output import sha256_file, write_reconciliation
+from ..sdtm.validation import validate_cross_domain, validate_schema
+from ..metadata.validation import FAILURE_SCHEMA, empty_failures
+from ..xpt import write_xpt
+from . import settings
+from .checks import check_result, table_schema
+from .resources import StudyPaths
+
+GROUP = "sdtm"
+CHECK = "conforms_to_spec"
+CROSS_CHECK = "cross_domain"
+
+
+def asset_key(dataset: str) -> dg.AssetKey:
+    return dg.AssetKey(f"sdtm__{dataset.lower()}")
+
+
+def raw_key(form: str) -> dg.AssetKey:
+    return dg.AssetKey(f"raw__{form.lower()}")
+
+
+def forms_read(mappings, dataset: str) -> list[str]:
+    """Raw forms a dataset depends on: its own sources and joins, and those of the datasets it reads."""
+    seen: set[str] = set()
+    forms: set[str] = set()
+    todo = [dataset.upper()]
+    while todo:
+        d = todo.pop()
+        if d in seen or d not in mappings.domains:
+            continue
+        seen.add(d)
+        m = mappings.domains[d]
+        forms.update(m.forms)
+        todo.extend(dep for dep, _ in m.domain_dependencies())
+    return sorted(forms)
+
+
+def data_cut_date(extract_dir: str | Path, raw: dict[str, pl.DataFrame]) -> dt.date | None:
+    manifest = load_manifest(extract_dir) or {}
+    value = manifest.get("cut") or manifest.get("cut_date") or manifest.get("cutoff")
+    if value:
+        try:
+            return dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            pass
+    return infer_data_cut(raw)
+
+
+def _recon_markdown(recon: pl.DataFrame) -> str:
+    head = "| source | origin | in | mapped | excluded | SDTM records | reason |\n|---|---|---|---|---|---|---|\n"
+    rows = "".join(
+        "| {source} | {origin} | {records_in} | {records_mapped} | {records_excluded} | {sdtm_records} | {reason} |\n".format(
+            **{k: ("" if v is None else str(v).replace("|", "\\|")) for k, v in r.items()})
+        for r in recon.iter_rows(named=True)
+    )
+    return head + rows
+
+
+def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path = settings.MAPPINGS_DIR) -> dg.AssetsDefinition:
+    spec = load_spec(spec_path)
+    mappings = load_mappings(mappings_dir)
+    datasets = list(spec.datasets)
+    all_forms = sorted({f for d in datasets for f in forms_read(mappings, d)})
+    ins = {f"raw__{f.lower()}": dg.AssetIn(key=raw_key(f)) for f in all_forms}
+    outs = {
+        f"sdtm__{d.lower()}": dg.AssetOut(
+            key=asset_key(d), group_name=GROUP, is_required=False,
+            description=f"{d}: {spec.dataset(d).label} (SDTMIG 3.4; mapping {mappings.domains[d].path})",
+            metadata={"dagster/column_schema": table_schema(spec.dataset(d).variables)}, kinds={"polars"},
+        )
+        for d in datasets
+    }
+    deps = {f"sdtm__{d.lower()}": {raw_key(f) for f in forms_read(mappings, d)} for d in datasets}
+    checks = []
+    for d in datasets:
+        checks.append(dg.AssetCheckSpec(CHECK, asset=asset_key(d), blocking=True,
+                                        description="Mapping rules applied without loss; the SDTM spec's pandera schema"))
+        checks.append(dg.AssetCheckSpec(CROSS_CHECK, asset=asset_key(d), blocking=True,
+                                        description="USUBJID in DM, --SEQ, --DY, death agreement DM/DS/AE, SUPP-- parents"))
+
+    @dg.multi_asset(name="sdtm_domains", outs=outs, ins=ins, check_specs=checks, can_subset=True,
+                    internal_asset_deps=deps)
+    def sdtm_domains(context: dg.AssetExecutionContext, paths: StudyPaths, **raw_frames):
+        spec_now = load_spec(paths.spec_path("sdtm"))
+        mappings_now = load_mappings(paths.mappings_dir)
+        raw = {k.split("__", 1)[1].upper(): v for k, v in raw_frames.items()}
+        selected_keys = {k.path[-1] for k in context.selected_asset_keys}
+        selected = [d for d in datasets if f"sdtm__{d.lower()}" in selected_keys]
+        cut = data_cut_date(paths.extract_dir, raw)
+        # Everything is built (milliseconds to seconds) so that the cross-domain checks of a subset
+        # see the datasets they compare with; only the selected ones are returned and written.
+        results = build_domains(raw, spec_now, mappings_now, data_cut=cut)
+        out_dir = paths.out("sdtm")
+        timestamp = cut or dt.date(1960, 1, 1)
+        for name in selected:
+            r = results[name]
+            key = asset_key(name)
+            spec_failures = [f for f in (r.issues, validate_schema(spec_now, name, r.data)) if f.height]
+            spec_failures = pl.concat([f.cast(FAILURE_SCHEMA) for f in spec_failures]) if spec_failures else empty_failures()
+            cross = validate_cross_domain(name, r.data, {k: v.data for k, v in results.items()})
+            md = {
+                "dagster/row_count": dg.MetadataValue.int(r.data.height),
+                "dagster/column_schema": table_schema(spec_now.dataset(name).variables),
+                "subjects": dg.MetadataValue.int(r.data.get_column("USUBJID").n_unique() if "USUBJID" in r.data.columns else 0),
+                "reconciliation": dg.MetadataValue.md(_recon_markdown(r.recon)),
+                "raw_records_balanced": dg.MetadataValue.bool(r.balanced),
+                "data_cut_date": dg.MetadataValue.text(str(cut)),
+                "mapping": dg.MetadataValue.path(str(Path(paths.mappings_dir) / mappings_now.domains[name].path)),
+            }
+            if spec_failures.height == 0 and cross.height == 0:
+                written = write_xpt(r.data, out_dir, spec_now.dataset(name), timestamp)
+                md["xpt"] = dg.MetadataValue.path(str(written.path))
+                md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(written.path))
+            else:  # no file rather than a stale one from an earlier run
+                (out_dir / f"{spec_now.dataset(name).file_name}.xpt").unlink(missing_ok=True)
+                md["xpt"] = dg.MetadataValue.text("not written: a blocking check failed")
+            yield dg.Output(r.data, output_name=key.path[-1], metadata=md)
+            yield check_result(context, key, CHECK, spec_failures, f"{name} mapping and spec validation")
+            yield check_result(context, key, CROSS_CHECK, cross, f"{name} cross-domain rules")
+        write_reconciliation({n: results[n] for n in selected}, out_dir)
+
+    return sdtm_domains
+
+
+sdtm_assets = build_sdtm_assets()

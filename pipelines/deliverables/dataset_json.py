@@ -1,0 +1,532 @@
+"""CDISC Dataset-JSON v1.1 (``.json``, optionally ``.ndjson``) beside every XPT file.
+
+The JSON is a copy of the XPT file, not of the frame the layer meant to write: it is produced from
+the XPT read back (in chunks, so memory stays flat for large datasets) and carries the same
+metadata as define.xml (itemOID = ItemDef OID, labels and lengths as written, data types, display
+formats and key sequence from the spec). Column data types:
+
+==========================  ========================  ==================  =======================
+spec data type              Dataset-JSON dataType     targetDataType      JSON value
+==========================  ========================  ==================  =======================
+text, partial*, duration    string                                        string
+date / datetime / time      date / datetime / time                        ISO 8601 string
+(character, SDTM --DTC)
+integer with a date,        date / datetime / time    integer             ISO 8601 string
+datetime or time format
+(numeric SAS date, ADaM)
+integer                     integer                                       integer
+float / double              float / double                                number
+decimal                     decimal                   decimal             string
+==========================  ========================  ==================  =======================
+
+Missing values are ``null``. Rows are encoded column-wise by polars (vectorised), one row per
+line; timestamps come from the caller (the data cut), so identical input gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import polars as pl
+
+from ..metadata.model import Dataset, Spec, Variable
+from ..metadata.validation import FAILURE_SCHEMA
+from . import oids
+from .io import atomic_open
+from .xptfacts import XptFacts, iter_chunks
+
+DATASET_JSON_VERSION = "1.1.0"
+CHUNK_ROWS = 200_000
+SAS_EPOCH = dt.date(1960, 1, 1)
+_TEMPORAL = ("date", "datetime", "time")
+
+
+@dataclass(frozen=True)
+class JsonColumn:
+    item_oid: str
+    name: str
+    label: str
+    data_type: str
+    target_data_type: str | None = None
+    length: int | None = None
+    display_format: str | None = None
+    key_sequence: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"itemOID": self.item_oid, "name": self.name, "label": self.label, "dataType": self.data_type}
+        for k, v in (("targetDataType", self.target_data_type), ("length", self.length),
+                     ("displayFormat", self.display_format), ("keySequence", self.key_sequence)):
+            if v is not None:
+                d[k] = v
+        return d
+
+
+@dataclass(frozen=True)
+class JsonDataset:
+    """Top-level metadata of one Dataset-JSON file (everything but the rows)."""
+
+    created: str
+    item_group_oid: str
+    records: int
+    name: str
+    label: str
+    columns: tuple[JsonColumn, ...]
+    file_oid: str | None = None
+    db_last_modified: str | None = None
+    originator: str | None = None
+    source_system: tuple[str, str] | None = None
+    study_oid: str | None = None
+    metadata_version_oid: str | None = None
+    metadata_ref: str | None = None
+
+    def header(self) -> dict[str, Any]:
+        """Attributes in the order of the v1.1 specification."""
+        d: dict[str, Any] = {"datasetJSONCreationDateTime": self.created, "datasetJSONVersion": DATASET_JSON_VERSION}
+        optional = (
+            ("fileOID", self.file_oid), ("dbLastModifiedDateTime", self.db_last_modified),
+            ("originator", self.originator),
+            ("sourceSystem", {"name": self.source_system[0], "version": self.source_system[1]} if self.source_system else None),
+            ("studyOID", self.study_oid), ("metaDataVersionOID", self.metadata_version_oid),
+            ("metaDataRef", self.metadata_ref),
+        )
+        d.update({k: v for k, v in optional if v is not None})
+        d.update({"itemGroupOID": self.item_group_oid, "records": self.records, "name": self.name,
+                  "label": self.label, "columns": [c.as_dict() for c in self.columns]})
+        return d
+
+
+@dataclass(frozen=True)
+class DatasetJsonWritten:
+    path: Path
+    records: int
+    ndjson_path: Path | None = None
+    issues: tuple[str, ...] = field(default_factory=tuple)
+
+
+def column_types(var: Variable | None, xpt_type: str) -> tuple[str, str | None]:
+    """(dataType, targetDataType) of a column from its spec variable (or its XPT type alone)."""
+    if var is None:
+        return ("string", None) if xpt_type == "Char" else ("double", None)
+    kind = var.temporal_kind
+    if kind is not None:
+        return kind, "integer"
+    dt_ = var.data_type
+    if dt_ in ("date", "datetime", "time", "URI"):
+        return dt_, None
+    if dt_ == "integer":
+        return "integer", None
+    if dt_ in ("float", "double"):
+        return dt_, None
+    if dt_ == "decimal":
+        return "decimal", "decimal"
+    if dt_ == "boolean":
+        return "boolean", None
+    return "string", None
+
+
+def dataset_metadata(
+    spec: Spec,
+    facts: XptFacts,
+    records: int,
+    created: dt.datetime,
+    study_oid: str | None = None,
+    metadata_version_oid: str | None = None,
+    metadata_ref: str | None = "define.xml",
+    originator: str | None = None,
+    source_system: tuple[str, str] | None = ("nct07264075-cdisc", "0.1.0"),
+) -> JsonDataset:
+    """Dataset-JSON metadata of one XPT file: labels and lengths as written, the rest from the spec."""
+    name = facts.path.stem.upper()
+    ds: Dataset | None = spec.datasets.get(name)
+    keys = {k: i for i, k in enumerate(ds.keys, start=1)} if ds else {}
+    columns = []
+    for col in facts.columns:
+        var = None
+        if ds is not None and col.name in ds.variable_names:
+            var = ds.variable(col.name)
+        data_type, target = column_types(var, col.type)
+        fmt = var.sas_format if var is not None and var.is_numeric else None
+        if fmt is None and col.format and col.type == "Num":
+            fmt = col.format if "." in col.format else col.format + "."
+        columns.append(JsonColumn(
+            item_oid=oids.item(name, col.name), name=col.name, label=col.label or "",
+            data_type=data_type, target_data_type=target,
+            length=col.length if col.type == "Char" or data_type in ("integer", "float", "double") else None,
+            display_format=fmt, key_sequence=keys.get(col.name),
+        ))
+    stamp = created.replace(microsecond=0, tzinfo=None).isoformat()
+    return JsonDataset(
+        created=stamp, item_group_oid=oids.itemgroup(name), records=records, name=name,
+        label=facts.label or (ds.label if ds else ""), columns=tuple(columns),
+        file_oid=f"{study_oid or 'STUDY'}.{name}.dataset-json" if study_oid else None,
+        db_last_modified=stamp, originator=originator, source_system=source_system,
+        study_oid=study_oid, metadata_version_oid=metadata_version_oid, metadata_ref=metadata_ref,
+    )
+
+
+# --------------------------------------------------------------------------- encoding
+def _json(expr: pl.Expr) -> pl.Expr:
+    """A column's values as JSON text (``null`` for missing), encoded by polars."""
+    return pl.struct(expr.alias("v")).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
+
+
+def _iso_datetime(expr: pl.Expr) -> pl.Expr:
+    whole = expr.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    frac = expr.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f").str.strip_suffix("000")
+    return pl.when(expr.dt.microsecond() == 0).then(whole).otherwise(frac)
+
+
+def _iso_time(expr: pl.Expr) -> pl.Expr:
+    whole = expr.dt.strftime("%H:%M:%S")
+    frac = expr.dt.strftime("%H:%M:%S%.6f").str.strip_suffix("000")
+    return pl.when(expr.dt.microsecond() == 0).then(whole).otherwise(frac)
+
+
+def _as_temporal(expr: pl.Expr, dtype: pl.DataType, kind: str) -> pl.Expr:
+    """A numeric SAS date/datetime/time column that pyreadstat did not convert, as a temporal."""
+    if dtype.is_temporal():
+        return expr
+    if kind == "date":
+        return (pl.lit(SAS_EPOCH) + pl.duration(days=expr.cast(pl.Int64))).cast(pl.Date)
+    if kind == "datetime":
+        return pl.lit(dt.datetime(1960, 1, 1)) + pl.duration(microseconds=(expr * 1e6).round().cast(pl.Int64))
+    return (expr * 1e9).round().cast(pl.Int64).cast(pl.Time)
+
+
+def encode_rows(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None = None) -> pl.Series:
+    """One JSON array text per row (vectorised: one pass for the checks, one for the text)."""
+    floats = [c.name for c in meta.columns if chunk.schema[c.name].is_float()]
+    stats = chunk.select(
+        [pl.col(n).is_infinite().any().alias(f"inf:{n}") for n in floats]
+        + [(pl.col(n).is_null() | pl.col(n).is_infinite() | (pl.col(n) == pl.col(n).round())).all().alias(f"int:{n}") for n in floats]
+    ).row(0, named=True) if floats and chunk.height else {}
+    exprs = []
+    for col in meta.columns:
+        c = pl.col(col.name)
+        dtype = chunk.schema[col.name]
+        if stats.get(f"inf:{col.name}"):
+            # JSON has no infinity: written as null, and reported (the round trip will differ).
+            if issues is not None:
+                issues.append(f"{meta.name}.{col.name}: infinite value(s) cannot be written in JSON (null written)")
+            c = pl.when(c.is_infinite()).then(None).otherwise(c)
+        if col.data_type in _TEMPORAL:
+            if dtype == pl.String:
+                e = _json(c)  # ISO 8601 character value, as collected
+            else:
+                t = _as_temporal(c, dtype, col.data_type)
+                iso = t.dt.strftime("%Y-%m-%d") if col.data_type == "date" else (
+                    _iso_datetime(t) if col.data_type == "datetime" else _iso_time(t))
+                e = _json(iso)
+        elif col.data_type == "integer" and dtype.is_numeric():
+            if dtype.is_float() and not stats.get(f"int:{col.name}", True):
+                if issues is not None:
+                    issues.append(f"{meta.name}.{col.name}: integer column holds non-integer values (written as numbers)")
+                e = _json(c)
+            else:
+                e = _json(c.cast(pl.Int64))
+        elif col.data_type == "decimal":
+            e = _json(c.cast(pl.Float64).cast(pl.String))
+        elif col.data_type == "boolean" and dtype.is_numeric():
+            e = _json(c.cast(pl.Boolean))
+        else:
+            e = _json(c)
+        exprs.append(e)
+    if not exprs:
+        return pl.Series("row", ["[]"] * chunk.height)
+    return chunk.select(pl.concat_str([pl.lit("["), pl.concat_str(exprs, separator=","), pl.lit("]")]).alias("row")).get_column("row")
+
+
+def _header_text(meta: JsonDataset) -> str:
+    """The .json header, one attribute per line, one column per line, ending with ``"rows": [``."""
+    head = meta.header()
+    lines = []
+    for k, v in head.items():
+        if k == "columns":
+            cols = ",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in v)
+            lines.append(f'  "columns": [\n{cols}\n  ]' if cols else '  "columns": []')
+        else:
+            lines.append(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(lines) + ',\n  "rows": ['
+
+
+def _source(facts: XptFacts, frame: pl.DataFrame | None, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """The XPT data in chunks: slices of ``frame`` when it was read already, else from the file."""
+    if frame is None:
+        yield from iter_chunks(facts, chunk_rows)
+        return
+    for start in range(0, frame.height, chunk_rows):
+        yield frame.slice(start, chunk_rows)
+
+
+def write_dataset_json(
+    facts: XptFacts,
+    meta: JsonDataset,
+    path: str | os.PathLike[str],
+    ndjson_path: str | os.PathLike[str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    frame: pl.DataFrame | None = None,
+) -> DatasetJsonWritten:
+    """Write ``path`` (Dataset-JSON) and optionally ``ndjson_path`` from the XPT file, in chunks.
+
+    ``frame`` is the file's data when it has been read whole already (else the file is streamed).
+    Both files are written to temporaries and renamed only when complete; the number of rows
+    written must equal ``meta.records``.
+    """
+    issues: list[str] = []
+    written = 0
+    with atomic_open(path, "w") as out, (atomic_open(ndjson_path, "w") if ndjson_path else _null()) as nd:
+        out.write(_header_text(meta))
+        if nd is not None:
+            nd.write(json.dumps(meta.header(), ensure_ascii=False, separators=(",", ":")) + "\n")
+        first = True
+        for chunk in _source(facts, frame, chunk_rows):
+            rows = encode_rows(chunk, meta, issues)
+            out.write(("\n" if first else ",\n") + rows.str.join(",\n").item())
+            if nd is not None:
+                nd.write(rows.str.join("\n").item() + "\n")
+            first = False
+            written += chunk.height
+        out.write("\n  ]\n}\n" if not first else "]\n}\n")
+        if written != meta.records:
+            raise ValueError(f"{facts.path.name}: {written} rows read for Dataset-JSON, {meta.records} expected")
+    return DatasetJsonWritten(path=Path(path), records=written, ndjson_path=Path(ndjson_path) if ndjson_path else None,
+                              issues=tuple(dict.fromkeys(issues)))
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --------------------------------------------------------------------------- reading back
+def _numeric_temporal(col: Mapping[str, Any]) -> bool:
+    """A date/datetime/time column stored as a number (SAS date): ISO string in JSON, temporal when read."""
+    return col["dataType"] in _TEMPORAL and col.get("targetDataType") == "integer"
+
+
+def _polars_type(col: Mapping[str, Any]) -> pl.DataType:
+    dt_ = col["dataType"] if _numeric_temporal(col) or col["dataType"] not in _TEMPORAL else "string"
+    if dt_ == "date":
+        return pl.Date()
+    if dt_ == "datetime":
+        return pl.Datetime("us")
+    if dt_ == "time":
+        return pl.Time()
+    if dt_ == "integer":
+        return pl.Int64()
+    if dt_ in ("float", "double", "decimal"):
+        return pl.Float64()
+    if dt_ == "boolean":
+        return pl.Boolean()
+    return pl.String()
+
+
+def decode_rows(lines: pl.Series | list[str], columns: list[Mapping[str, Any]]) -> pl.DataFrame:
+    """Row arrays (JSON text, one per element) -> a typed frame (vectorised by polars)."""
+    n = len(columns)
+    if len(lines) == 0:
+        return pl.DataFrame({c["name"]: pl.Series([], dtype=_polars_type(c)) for c in columns})
+    raw = pl.Series("r", lines, dtype=pl.String).str.json_decode(pl.List(pl.String))
+    lens = raw.list.len()
+    if (lens != n).any():
+        i = int((lens != n).arg_true()[0])
+        raise ValueError(f"row {i + 1} has {lens[i]} values, {n} columns declared")
+    frame = pl.DataFrame({"r": raw})
+    exprs = []
+    for i, c in enumerate(columns):
+        v = pl.col("r").list.get(i)
+        # ISO 8601 character values (SDTM --DTC, possibly partial) stay strings.
+        dt_ = c["dataType"] if _numeric_temporal(c) or c["dataType"] not in _TEMPORAL else "string"
+        if dt_ == "date":
+            e = v.str.to_date("%Y-%m-%d")
+        elif dt_ == "datetime":
+            e = v.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us")
+        elif dt_ == "time":
+            e = v.str.to_time("%H:%M:%S%.f")
+        elif dt_ == "integer":
+            e = v.cast(pl.Int64, strict=False)  # a non-integer becomes null: the round trip reports it
+        elif dt_ in ("float", "double", "decimal"):
+            e = v.cast(pl.Float64)
+        elif dt_ == "boolean":
+            e = v.replace_strict({"true": True, "false": False}, return_dtype=pl.Boolean)
+        else:
+            e = v
+        exprs.append(e.alias(c["name"]))
+    return frame.select(exprs)
+
+
+def _row_lines(fh, chunk_rows: int, block_bytes: int = 1 << 22) -> Iterator[list[str]]:
+    """Row array lines (``[...]``) from an open text file, in batches of about ``chunk_rows``."""
+    batch: list[str] = []
+    rest = ""
+    while True:
+        block = fh.read(block_bytes)
+        if not block:
+            break
+        lines = (rest + block).split("\n")
+        rest = lines.pop()
+        batch += lines
+        if len(batch) >= chunk_rows:
+            yield batch
+            batch = []
+    if rest:
+        batch.append(rest)
+    if batch:
+        yield batch
+
+
+def _decode_lines(lines: list[str], columns: list[Mapping[str, Any]]) -> pl.DataFrame:
+    s = pl.Series(lines).str.strip_chars().str.strip_suffix(",")
+    s = s.filter(s.str.starts_with("["))
+    return decode_rows(s, columns)
+
+
+def iter_dataset_json(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> tuple[dict, Iterator[pl.DataFrame]]:
+    """(header, frames) of a Dataset-JSON (.json) or NDJSON (.ndjson) file, streamed.
+
+    NDJSON is read line by line. A ``.json`` file written by :func:`write_dataset_json` (one row
+    per line after a ``"rows": [`` line) is streamed too; any other layout is parsed whole with
+    :mod:`json`.
+    """
+    path = Path(path)
+    if path.suffix == ".ndjson":
+        fh = path.open(encoding="utf-8")
+        header = json.loads(fh.readline())
+
+        def gen_nd() -> Iterator[pl.DataFrame]:
+            with fh:
+                for lines in _row_lines(fh, chunk_rows):
+                    yield _decode_lines(lines, header["columns"])
+
+        return header, gen_nd()
+    head_lines = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            head_lines.append(line)
+            if line.rstrip().endswith('"rows": [') or len(head_lines) > 100_000:
+                break
+    if not head_lines or not head_lines[-1].rstrip().endswith('"rows": ['):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        rows = doc.pop("rows", [])
+        lines = [json.dumps(r) for r in rows]
+        return doc, iter([decode_rows(pl.Series(lines, dtype=pl.String), doc["columns"])])
+    text = "".join(head_lines).rstrip()
+    header = json.loads(text[: -len('"rows": [')].rstrip().rstrip(",") + "\n}")
+    skip = sum(len(h.encode("utf-8")) for h in head_lines)
+
+    def gen() -> Iterator[pl.DataFrame]:
+        with path.open("rb") as raw:
+            raw.seek(skip)
+            import io
+
+            with io.TextIOWrapper(raw, encoding="utf-8") as fh2:
+                for lines in _row_lines(fh2, chunk_rows):
+                    yield _decode_lines(lines, header["columns"])
+
+    return header, gen()
+
+
+def read_dataset_json(path: str | os.PathLike[str]) -> tuple[dict, pl.DataFrame]:
+    """The whole file: (header, typed frame)."""
+    header, frames = iter_dataset_json(path)
+    parts = list(frames)
+    if not parts:
+        return header, decode_rows([], header["columns"])
+    return header, pl.concat(parts)
+
+
+# --------------------------------------------------------------------------- round trip
+def _row(dataset, variable, rule, value=None, record=None) -> dict:
+    return {"dataset": dataset, "record": record, "subject": None, "variable": variable, "rule": rule,
+            "value": None if value is None else str(value)}
+
+
+def compare_with_xpt(path: str | os.PathLike[str], facts: XptFacts, chunk_rows: int = CHUNK_ROWS,
+                     frame: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Round trip: the JSON file read back holds exactly the XPT file's values (streamed).
+
+    Compares names, order, labels and, chunk by chunk, every value (missing values and dates
+    included); one failure row per column, at its first differing record.
+    """
+    name = facts.path.stem.upper()
+    rows: list[dict] = []
+    header, frames = iter_dataset_json(path, chunk_rows)
+    cols = header["columns"]
+    if [c["name"] for c in cols] != facts.names:
+        rows.append(_row(name, None, f"columns: JSON {[c['name'] for c in cols]} != XPT {facts.names}"))
+        return pl.DataFrame(rows, schema=FAILURE_SCHEMA)
+    for c in cols:
+        x = facts.column(c["name"])
+        if (c.get("label") or None) != (x.label or None):
+            rows.append(_row(name, c["name"], f"label: JSON {c.get('label')!r}, XPT {x.label!r}", c.get("label")))
+        if x.type == "Char" and c.get("length") != x.length:
+            rows.append(_row(name, c["name"], f"length: JSON {c.get('length')}, XPT {x.length}", c.get("length")))
+    bad: set[str] = set()
+    offset = 0
+    total = 0
+    json_chunks = iter(frames)
+    buffer: pl.DataFrame | None = None
+    for xchunk in _source(facts, frame, chunk_rows):
+        # Align JSON chunks to XPT chunk boundaries.
+        need = xchunk.height
+        parts = []
+        while need > 0:
+            if buffer is None or buffer.height == 0:
+                buffer = next(json_chunks, None)
+                if buffer is None:
+                    break
+            take = buffer.head(need)
+            buffer = buffer.slice(take.height)
+            parts.append(take)
+            need -= take.height
+        jchunk = pl.concat(parts) if parts else None
+        if jchunk is None or jchunk.height != xchunk.height:
+            rows.append(_row(name, None, f"records: the JSON file has fewer rows than the XPT file (from record {offset + 1})"))
+            return pl.DataFrame(rows, schema=FAILURE_SCHEMA)
+        # One vectorised pass per chunk: XPT values (dates converted) next to the JSON values.
+        x_exprs, j_exprs, checked = [], [], []
+        for c in cols:
+            col = c["name"]
+            if col in bad:
+                continue
+            xt, jt = xchunk.schema[col], jchunk.schema[col]
+            xe = pl.col(col)
+            if _numeric_temporal(c) and xt.is_numeric():
+                xe = _as_temporal(xe, xt, c["dataType"])
+                xt = {"date": pl.Date(), "datetime": pl.Datetime("us"), "time": pl.Time()}[c["dataType"]]
+            je = pl.col(col)
+            if xt.is_numeric() and jt.is_numeric():
+                xe, je, xt, jt = xe.cast(pl.Float64), je.cast(pl.Float64), pl.Float64(), pl.Float64()
+            if xt != jt and not (xt == pl.Null or jt == pl.Null):
+                rows.append(_row(name, col, f"type: JSON reads back as {jt}, XPT as {xt}"))
+                bad.add(col)
+                continue
+            x_exprs.append(xe.alias(f"x{len(checked)}"))
+            j_exprs.append(je.alias(f"j{len(checked)}"))
+            checked.append(col)
+        if checked:
+            both = pl.concat([xchunk.select(x_exprs), jchunk.select(j_exprs)], how="horizontal")
+            same = both.select([pl.col(f"x{i}").eq_missing(pl.col(f"j{i}")).all().alias(col) for i, col in enumerate(checked)]).row(0)
+            for i, (col, ok) in enumerate(zip(checked, same)):
+                if ok:
+                    continue
+                diff = both.select((~pl.col(f"x{i}").eq_missing(pl.col(f"j{i}"))).arg_true().first()).item()
+                a, b = both.get_column(f"x{i}")[diff], both.get_column(f"j{i}")[diff]
+                rows.append(_row(name, col, f"value: JSON {b!r} != XPT {a!r}", b, record=offset + diff + 1))
+                bad.add(col)
+        offset += xchunk.height
+        total += xchunk.height
+    extra = (buffer.height if buffer is not None else 0) + sum(f.height for f in json_chunks)
+    if extra:
+        rows.append(_row(name, None, f"records: the JSON file has {extra} more rows than the XPT file"))
+    if header.get("records") != total:
+        rows.append(_row(name, None, f"records: header says {header.get('records')}, the XPT file has {total}", header.get("records")))
+    return pl.DataFrame(rows, schema=FAILURE_SCHEMA) if rows else pl.DataFrame(schema=FAILURE_SCHEMA)

@@ -1,0 +1,86 @@
+"""ISO 8601 from EDC date strings, and ISO 8601 back to dates, as polars expressions.
+
+The EDC exports dates as ``DD-MMM-YYYY`` (``05-FEB-2026``); a partial date has ``UN`` for an
+unknown day and ``UNK`` for an unknown month (``UN-FEB-2026``, ``UN-UNK-2026``). SDTM keeps a
+partial date partial by right truncation (ISO 8601 reduced precision): ``2026-02``, ``2026``.
+Nothing is imputed here; imputation belongs to ADaM.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+MONTHS = {
+    "JAN": "01", "FEB": "02", "MAR": "03", "APR": "04", "MAY": "05", "JUN": "06",
+    "JUL": "07", "AUG": "08", "SEP": "09", "OCT": "10", "NOV": "11", "DEC": "12",
+}
+_MON = "(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"
+EDC_DATE_RE = rf"^(0[1-9]|[12]\d|3[01])-{_MON}-\d{{4}}$"
+EDC_UNKNOWN_DAY_RE = rf"^UN-{_MON}-\d{{4}}$"
+EDC_UNKNOWN_MONTH_RE = r"^(UN|0[1-9]|[12]\d|3[01])-UNK-\d{4}$"
+EDC_TIME_RE = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+EDC_ANY_DATE_RE = rf"^((0[1-9]|[12]\d|3[01])|UN)-({_MON[1:-1]}|UNK)-\d{{4}}$"
+
+
+def _iso_date_expr(value: pl.Expr) -> pl.Expr:
+    ok = value.str.contains(EDC_ANY_DATE_RE)
+    day, mon, year = value.str.slice(0, 2), value.str.slice(3, 3), value.str.slice(7, 4)
+    month = mon.replace_strict(MONTHS, default=None, return_dtype=pl.String)
+    return (
+        pl.when(~ok).then(None)
+        .when(mon == "UNK").then(year)
+        .when(day == "UN").then(year + "-" + month)
+        .otherwise(year + "-" + month + "-" + day)
+    )
+
+
+def _iso_date_series(s: pl.Series) -> pl.Series:
+    # Dates repeat a lot (a few thousand distinct values in millions of records): convert each
+    # distinct value once, then map back.
+    distinct = s.unique()
+    iso = pl.DataFrame({"v": distinct}).select(_iso_date_expr(pl.col("v"))).to_series()
+    return s.replace_strict(distinct, iso, default=None, return_dtype=pl.String)
+
+
+def compute_iso_date(value: pl.Expr) -> pl.Expr:
+    """EDC ``DD-MMM-YYYY`` (day ``UN`` / month ``UNK`` allowed) -> ISO 8601 date, partial kept partial.
+
+    The calendar check (no 31-FEB) is the raw layer's blocking check. A value that is not in the
+    EDC format gives null; the mapping rule reports it as a failure.
+    """
+    return value.cast(pl.String).map_batches(_iso_date_series, return_dtype=pl.String)
+
+
+def compute_iso_datetime(date: pl.Expr, time: pl.Expr | None) -> pl.Expr:
+    """EDC date + optional ``HH:MM`` -> ``YYYY-MM-DDTHH:MM``; a time on a partial date is dropped
+    (ISO 8601 cannot carry a time without a complete date)."""
+    d = compute_iso_date(date)
+    if time is None:
+        return d
+    t = time.str.strip_chars()
+    ok_time = t.str.contains(EDC_TIME_RE).fill_null(False)
+    return pl.when(ok_time & (d.str.len_chars() == 10)).then(d + "T" + t).otherwise(d)
+
+
+def _dtc_date_series(s: pl.Series) -> pl.Series:
+    distinct = s.unique()
+    dates = pl.DataFrame({"v": distinct}).select(
+        pl.when(pl.col("v").str.len_chars() >= 10)
+        .then(pl.col("v").str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
+        .otherwise(None)
+    ).to_series()
+    return s.replace_strict(distinct, dates, default=None, return_dtype=pl.Date)
+
+
+def compute_dtc_date(dtc: pl.Expr) -> pl.Expr:
+    """The calendar date of an ISO 8601 --DTC when it has a complete date part, else null."""
+    return dtc.cast(pl.String).map_batches(_dtc_date_series, return_dtype=pl.Date)
+
+
+def compute_study_day(dtc: pl.Expr, reference_dtc: pl.Expr) -> pl.Expr:
+    """SDTMIG --DY: ``date - reference + 1`` on or after the reference date, ``date - reference``
+    before it (there is no day 0); null unless both dates are complete."""
+    days = (compute_dtc_date(dtc) - compute_dtc_date(reference_dtc)).dt.total_days()
+    return pl.when(days >= 0).then(days + 1).otherwise(days).cast(pl.Int64)

@@ -1,0 +1,71 @@
+"""Files of the SDTM stage: one XPT per dataset, plus reconciliation and traceability beside them.
+
+``<out>/<dataset lower case>.xpt``                SAS XPORT v5 (pipelines.xpt), spec attributes
+``<out>/reconciliation.csv``                      raw records in = mapped + excluded, per dataset and source
+``<out>/traceability.parquet``                    every SDTM record -> raw form and record
+
+Both side files are rewritten whole from the results given; the XPTs are byte-identical for
+identical input (the header timestamps are the data cut date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import polars as pl
+
+from ..metadata.model import Spec
+from ..xpt import XptWritten, write_xpt
+from .engine import RECON_SCHEMA, TRACE_SCHEMA, DomainResult
+
+RECONCILIATION_FILE = "reconciliation.csv"
+TRACEABILITY_FILE = "traceability.parquet"
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_reconciliation(results: Mapping[str, DomainResult], directory: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``reconciliation.csv`` and ``traceability.parquet`` for the results given, merged
+    with what is already there for other datasets (so a subset run keeps the rest)."""
+    directory = Path(directory)
+    rec_path, trace_path = directory / RECONCILIATION_FILE, directory / TRACEABILITY_FILE
+    names = sorted(results)
+    recon = pl.concat([results[n].recon for n in names]) if names else pl.DataFrame(schema=RECON_SCHEMA)
+    trace = pl.concat([results[n].trace for n in names]) if names else pl.DataFrame(schema=TRACE_SCHEMA)
+    if rec_path.is_file():
+        old = pl.read_csv(rec_path, schema=RECON_SCHEMA)
+        recon = pl.concat([old.filter(~pl.col("dataset").is_in(names)), recon]).sort("dataset", maintain_order=True)
+    if trace_path.is_file():
+        old = pl.read_parquet(trace_path).cast(TRACE_SCHEMA)
+        trace = pl.concat([old.filter(~pl.col("dataset").is_in(names)), trace]).sort("dataset", maintain_order=True)
+    _atomic(rec_path, lambda tmp: recon.write_csv(tmp))
+    _atomic(trace_path, lambda tmp: trace.write_parquet(tmp, statistics=False))
+    return rec_path, trace_path
+
+
+def write_outputs(
+    results: Mapping[str, DomainResult], spec: Spec, directory: str | os.PathLike[str], timestamp: dt.date | dt.datetime
+) -> dict[str, XptWritten]:
+    """Write every result as XPT (spec attributes) and the reconciliation/traceability files."""
+    written = {name: write_xpt(r.data, directory, spec.dataset(name), timestamp) for name, r in sorted(results.items())}
+    write_reconciliation(results, directory)
+    return written

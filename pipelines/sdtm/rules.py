@@ -1,0 +1,513 @@
+"""The closed vocabulary of mapping rules: one small polars function per rule, registered by name.
+
+A mapping file (``mappings/sdtm/<domain>.yaml``) gives every target variable exactly one rule,
+``{rule: <name>, <param>: <value>, ...}``. Two kinds of rule exist:
+
+``expr`` rules
+    ``fn(ctx, **params) -> Mapped``: a polars expression over the columns of the frame being
+    mapped, plus an optional ``bad`` expression that is true where an input value could not be
+    mapped (it becomes a failure naming form, record, variable and rule, never a silent null).
+    In a source's ``rules`` they see the raw form's columns (after its joins/unpivot); in a
+    domain's ``derive`` they see the SDTM variables built so far.
+``frame`` rules
+    ``fn(df, target, ctx, **params) -> DataFrame``: derivations that need other rows or other
+    domains (--SEQ, --DY, EPOCH, subject-level look-ups, --LOBXFL, SUPP-- IDVARVAL). Used in
+    ``derive`` only.
+
+The engine holds no domain names: everything domain-specific is a parameter in a mapping file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+import polars as pl
+
+from .dates import compute_dtc_date, compute_iso_date, compute_iso_datetime, compute_study_day
+
+
+class MappingError(ValueError):
+    """A mapping file is wrong or cannot be applied; the message names file, variable and rule."""
+
+
+@dataclass(frozen=True)
+class Mapped:
+    expr: pl.Expr
+    bad: pl.Expr | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    kind: Literal["expr", "frame"]
+    fn: Callable[..., Any]
+    required: frozenset[str]
+    optional: frozenset[str]
+    doc: str
+    depends: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
+    """For frame rules reading other domains: (domain, stage) pairs they need."""
+
+
+RULES: dict[str, RuleSpec] = {}
+
+
+def rule(name: str, kind: Literal["expr", "frame"], required=(), optional=(), depends=None):
+    def deco(fn):
+        RULES[name] = RuleSpec(name, kind, fn, frozenset(required), frozenset(optional),
+                               (fn.__doc__ or "").strip().split("\n")[0], depends)
+        return fn
+    return deco
+
+
+@dataclass
+class RuleContext:
+    """What a rule may read besides its frame: study constants, the spec, visits, other domains."""
+
+    studyid: str
+    usubjid_separator: str
+    domain: str
+    target: str
+    where: str
+    spec: Any = None
+    visits: Any = None
+    data_cut: dt.date | None = None
+    frame_of: Callable[[str, str], pl.DataFrame] | None = None
+    context_values: dict[str, Any] = field(default_factory=dict)
+
+    def error(self, message: str) -> MappingError:
+        return MappingError(f"{self.where}: {self.domain}.{self.target}: {message}")
+
+    def other(self, domain: str, stage: str = "final") -> pl.DataFrame:
+        if self.frame_of is None:
+            raise self.error(f"domain {domain} is not available here")
+        return self.frame_of(domain.upper(), stage)
+
+
+def check_params(spec: RuleSpec, params: Mapping[str, Any], where: str) -> None:
+    keys = set(params)
+    missing = spec.required - keys
+    unknown = keys - spec.required - spec.optional
+    if missing:
+        raise MappingError(f"{where}: rule {spec.name!r} needs {', '.join(sorted(missing))}")
+    if unknown:
+        allowed = ", ".join(sorted(spec.required | spec.optional)) or "no parameters"
+        raise MappingError(f"{where}: rule {spec.name!r} does not take {', '.join(sorted(unknown))} (takes {allowed})")
+
+
+def _bad_if_lost(source: pl.Expr, result: pl.Expr) -> pl.Expr:
+    return source.is_not_null() & result.is_null()
+
+
+def _value_expr(ctx: RuleContext, case: Mapping[str, Any]) -> pl.Expr:
+    """A case's result: ``value`` (literal), ``from`` (a column) or ``context`` (run value)."""
+    given = [k for k in ("value", "from", "context") if k in case]
+    if len(given) != 1:
+        raise ctx.error(f"a case needs exactly one of value/from/context, got {case}")
+    if "from" in case:
+        return pl.col(case["from"])
+    if "context" in case:
+        key = case["context"]
+        if key not in ctx.context_values:
+            raise ctx.error(f"context value {key!r} is not known (known: {', '.join(sorted(ctx.context_values))})")
+        return pl.lit(ctx.context_values[key])
+    return pl.lit(case["value"])
+
+
+def _sql(ctx: RuleContext, text: str) -> pl.Expr:
+    try:
+        return pl.sql_expr(text)
+    except Exception as exc:  # polars raises several types for bad SQL
+        raise ctx.error(f"condition {text!r} is not a polars SQL expression ({exc})") from exc
+
+
+# --------------------------------------------------------------------------- expression rules
+@rule("assign", "expr", required=["from"], optional=["upper"])
+def compute_assign(ctx: RuleContext, **p) -> Mapped:
+    """Assign the collected value as is (optionally upper-cased)."""
+    e = pl.col(p["from"])
+    if p.get("upper"):
+        e = e.str.to_uppercase()
+    return Mapped(e)
+
+
+@rule("assign_ct", "expr", required=["from"], optional=["map"])
+def compute_assign_ct(ctx: RuleContext, **p) -> Mapped:
+    """Assign through controlled terminology: collected value -> submission value via ``map``;
+    without a map the collected value must already be a submission value. A value with no
+    submission value is a failure."""
+    src = pl.col(p["from"]).cast(pl.String)
+    mapping = p.get("map")
+    if mapping is None:
+        return Mapped(src)
+    if not isinstance(mapping, Mapping) or not mapping:
+        raise ctx.error("assign_ct: 'map' must be a non-empty mapping collected -> submission value")
+    keys = {str(k): (None if v is None else str(v)) for k, v in mapping.items()}
+    e = src.replace_strict(keys, default=None, return_dtype=pl.String)
+    bad = src.is_not_null() & ~src.is_in(list(keys))
+    return Mapped(e, bad, f"collected value has no submission value in the map of {p['from']}")
+
+
+@rule("hardcode", "expr", required=["value"])
+def compute_hardcode(ctx: RuleContext, **p) -> Mapped:
+    """A constant."""
+    return Mapped(pl.lit(p["value"]))
+
+
+@rule("null", "expr")
+def compute_null(ctx: RuleContext, **p) -> Mapped:
+    """Not collected in this study: always null (the variable is kept because the spec has it)."""
+    return Mapped(pl.lit(None, dtype=pl.String))
+
+
+@rule("studyid", "expr")
+def compute_studyid(ctx: RuleContext, **p) -> Mapped:
+    """The study identifier from the study configuration (``mappings/study.yaml``)."""
+    return Mapped(pl.lit(ctx.studyid))
+
+
+@rule("usubjid", "expr", optional=["from"])
+def compute_usubjid(ctx: RuleContext, **p) -> Mapped:
+    """USUBJID = STUDYID || separator || SUBJID (``from``, default SUBJID)."""
+    src = pl.col(p.get("from", "SUBJID"))
+    return Mapped(pl.lit(ctx.studyid + ctx.usubjid_separator) + src, src.is_null(), "subject number missing")
+
+
+@rule("iso_date", "expr", required=["from"])
+def compute_iso_date_rule(ctx: RuleContext, **p) -> Mapped:
+    """EDC DD-MMM-YYYY -> ISO 8601 date; UN-MMM-YYYY -> YYYY-MM, UN-UNK-YYYY -> YYYY."""
+    src = pl.col(p["from"])
+    out = compute_iso_date(src)
+    return Mapped(out, _bad_if_lost(src, out), "not an EDC date DD-MMM-YYYY")
+
+
+@rule("iso_datetime", "expr", required=["date"], optional=["time"])
+def compute_iso_datetime_rule(ctx: RuleContext, **p) -> Mapped:
+    """EDC date + HH:MM time -> ISO 8601 YYYY-MM-DDTHH:MM (partial dates kept partial)."""
+    d = pl.col(p["date"])
+    t = pl.col(p["time"]) if p.get("time") else None
+    out = compute_iso_datetime(d, t)
+    bad = _bad_if_lost(d, out)
+    if t is not None:
+        bad = bad | (t.is_not_null() & ~t.str.contains(r"^([01]\d|2[0-3]):[0-5]\d$").fill_null(False))
+    return Mapped(out, bad, "not an EDC date DD-MMM-YYYY / time HH:MM")
+
+
+@rule("number", "expr", required=["from"])
+def compute_number(ctx: RuleContext, **p) -> Mapped:
+    """The collected text as a number (Float64)."""
+    src = pl.col(p["from"])
+    out = src.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+    return Mapped(out, _bad_if_lost(src, out), "not a number")
+
+
+@rule("integer", "expr", required=["from"])
+def compute_integer(ctx: RuleContext, **p) -> Mapped:
+    """The collected text as an integer (Int64)."""
+    src = pl.col(p["from"])
+    out = src.cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+    return Mapped(out, _bad_if_lost(src, out), "not an integer")
+
+
+@rule("condition", "expr", required=["cases"], optional=["else"])
+def compute_condition(ctx: RuleContext, **p) -> Mapped:
+    """First matching case wins: ``cases: [{when: <polars SQL>, value|from|context: ...}]``,
+    ``else`` (a case without ``when``) otherwise null."""
+    cases = p["cases"]
+    if not isinstance(cases, list) or not cases:
+        raise ctx.error("condition: 'cases' must be a non-empty list")
+    out = None
+    for case in cases:
+        if "when" not in case:
+            raise ctx.error(f"condition: case {case} has no 'when'")
+        body = {k: v for k, v in case.items() if k != "when"}
+        cond = _sql(ctx, case["when"]).fill_null(False)
+        val = _value_expr(ctx, body)
+        out = pl.when(cond).then(val) if out is None else out.when(cond).then(val)
+    other = p.get("else")
+    if other is None:
+        return Mapped(out.otherwise(None))
+    return Mapped(out.otherwise(_value_expr(ctx, other)))
+
+
+@rule("concat", "expr", required=["parts"], optional=["separator"])
+def compute_concat(ctx: RuleContext, **p) -> Mapped:
+    """Join parts (``{from: COL}`` or ``{value: text}``) with ``separator``; null if a column part is null."""
+    parts = [_value_expr(ctx, part).cast(pl.String) for part in p["parts"]]
+    return Mapped(pl.concat_str(parts, separator=p.get("separator", ""), ignore_nulls=False))
+
+
+@rule("checkboxes", "expr", required=["columns"], optional=["checked", "multiple", "nth"])
+def compute_checkboxes(ctx: RuleContext, **p) -> Mapped:
+    """One value from a group of check boxes (``columns: {COL: value}``): the checked one's
+    value, ``multiple`` when several are checked; with ``nth: k`` the k-th checked value, only
+    when several are checked (SUPPDM RACE1, RACE2 ...)."""
+    checked = str(p.get("checked", "1"))
+    cols = dict(p["columns"])
+    flags = [(pl.col(c).cast(pl.String) == checked).fill_null(False) for c in cols]
+    n = pl.sum_horizontal([f.cast(pl.Int32) for f in flags])
+    nth = p.get("nth")
+    if nth is None:
+        single = pl.coalesce([pl.when(f).then(pl.lit(v)) for f, v in zip(flags, cols.values())])
+        multiple = p.get("multiple", "MULTIPLE")
+        return Mapped(pl.when(n > 1).then(pl.lit(multiple)).when(n == 1).then(single).otherwise(None))
+    k = int(nth)
+    running = []
+    total = pl.lit(0, dtype=pl.Int32)
+    for f in flags:
+        total = total + f.cast(pl.Int32)
+        running.append(total)
+    kth = pl.coalesce([pl.when(f & (r == k)).then(pl.lit(v)) for f, r, v in zip(flags, running, cols.values())])
+    return Mapped(pl.when(n > 1).then(kth).otherwise(None))
+
+
+def _visit_lookup(ctx: RuleContext, which: str, p) -> Mapped:
+    if ctx.visits is None:
+        raise ctx.error("no visit map configured (mappings/trial_design/visits.yaml)")
+    src = pl.col(p.get("from", "FOLDER")).cast(pl.String)
+    table = ctx.visits.planned_table()
+    planned = dict(zip(table["FOLDER"], table[which]))
+    out = src.replace_strict(planned, default=None, return_dtype=pl.Float64 if which == "VISITNUM" else pl.String)
+    unscheduled = ctx.visits.unscheduled
+    is_uns = pl.lit(False)
+    if unscheduled is not None:
+        is_uns = src.str.contains(unscheduled["pattern"]).fill_null(False)
+        if which == "VISIT":
+            out = pl.when(is_uns).then(pl.lit(unscheduled["visit"])).otherwise(out)
+    bad = src.is_not_null() & ~src.is_in(list(planned)) & ~is_uns
+    return Mapped(out, bad, "visit folder is not in the visit map")
+
+
+@rule("visit", "expr", optional=["from"])
+def compute_visit(ctx: RuleContext, **p) -> Mapped:
+    """VISIT from the EDC folder (``from``, default FOLDER) through the visit map."""
+    return _visit_lookup(ctx, "VISIT", p)
+
+
+@rule("visitnum", "expr", optional=["from"])
+def compute_visitnum(ctx: RuleContext, **p) -> Mapped:
+    """VISITNUM from the EDC folder through the visit map (null for unscheduled folders: see
+    ``unscheduled_visitnum``)."""
+    return _visit_lookup(ctx, "VISITNUM", p)
+
+
+@rule("age", "expr", required=["birth", "reference"], optional=["impute"])
+def compute_age(ctx: RuleContext, **p) -> Mapped:
+    """Age in completed years from two ISO 8601 dates; a partial birth date is imputed to the
+    middle of its period (``impute: mid``: month 07-01 / day 15) or its start (``first``)."""
+    birth, ref = pl.col(p["birth"]), pl.col(p["reference"])
+    mode = p.get("impute", "mid")
+    if mode not in ("mid", "first"):
+        raise ctx.error("age: impute must be 'mid' or 'first'")
+    fill_month, fill_day = ("07-01", "-15") if mode == "mid" else ("01-01", "-01")
+    full = (
+        pl.when(birth.str.len_chars() == 4).then(birth + "-" + fill_month)
+        .when(birth.str.len_chars() == 7).then(birth + fill_day)
+        .otherwise(birth)
+    )
+    b = compute_dtc_date(full)
+    r = compute_dtc_date(ref)
+    years = r.dt.year() - b.dt.year()
+    before_birthday = (r.dt.month() < b.dt.month()) | ((r.dt.month() == b.dt.month()) & (r.dt.day() < b.dt.day()))
+    return Mapped((years - before_birthday.cast(pl.Int32)).cast(pl.Int64))
+
+
+# --------------------------------------------------------------------------- frame rules
+@rule("seq", "frame", required=["order"], optional=["by"])
+def derive_seq(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
+    """--SEQ: 1, 2, ... within ``by`` (default USUBJID) in ``order`` (ties broken by raw record)."""
+    by = list(p.get("by", ["USUBJID"]))
+    order = list(p["order"])
+    missing = [c for c in by + order if c not in df.columns]
+    if missing:
+        raise ctx.error(f"seq: columns {', '.join(missing)} are not in the domain")
+    ties = [c for c in ("raw_form", "raw_record") if c in df.columns]
+    # Ranked on a narrow frame (only the sort columns), then attached: no copy of the wide frame.
+    narrow = df.select(by + order + ties).with_row_index("_row")
+    ranked = narrow.sort(by + order + ties, nulls_last=True, maintain_order=True).with_columns(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(by).alias("_seq")
+    )
+    return df.with_columns(ranked.sort("_row").get_column("_seq").alias(target))
+
+
+def _reference_frame(ctx: RuleContext, domain: str, columns: list[str], on: list[str]) -> pl.DataFrame:
+    other = ctx.other(domain, "final")
+    missing = [c for c in columns + on if c not in other.columns]
+    if missing:
+        raise ctx.error(f"domain {domain} has no {', '.join(missing)}")
+    return other.select(on + columns).unique(subset=on, keep="first")
+
+
+@rule("study_day", "frame", required=["date"], optional=["reference", "domain"],
+      depends=lambda p: [(p.get("domain", "DM"), "final")])
+def derive_study_day(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
+    """--DY from --DTC and the subject's reference start (``reference``, default DM.RFSTDTC):
+    no day 0; null unless both dates are complete."""
+    ref_col = p.get("reference", "RFSTDTC")
+    ref = _reference_frame(ctx, p.get("domain", "DM"), [ref_col], ["USUBJID"]).rename({ref_col: "_ref"})
+    narrow = df.select("USUBJID", pl.col(p["date"]).alias("_d")).join(ref, on="USUBJID", how="left", maintain_order="left")
+    return df.with_columns(narrow.select(compute_study_day(pl.col("_d"), pl.col("_ref"))).to_series().alias(target))
+
+
+@rule("epoch", "frame", required=["date"], optional=["domain", "keep_existing"],
+      depends=lambda p: [(p.get("domain", "SE"), "final")])
+def derive_epoch(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
+    """EPOCH of the subject element (SE) whose start <= date <= end; a later element wins on
+    the day one ends and the next starts. Dates without a complete day get no EPOCH. With
+    ``keep_existing`` a value set by the source (e.g. hard-coded) is kept."""
+    se = ctx.other(p.get("domain", "SE"), "final")
+    elements = (
+        se.select(
+            "USUBJID",
+            compute_dtc_date(pl.col("SESTDTC")).alias("_start"),
+            compute_dtc_date(pl.col("SEENDTC")).alias("_end"),
+            pl.col("EPOCH").alias("_epoch"),
+        )
+        .filter(pl.col("_start").is_not_null())
+        .sort("_start")
+    )
+    base = df.select("USUBJID", compute_dtc_date(pl.col(p["date"])).alias("_d")).with_row_index("_row")
+    dated = base.filter(pl.col("_d").is_not_null() & pl.col("USUBJID").is_not_null()).sort("_d")
+    hit = dated.join_asof(elements, left_on="_d", right_on="_start", by="USUBJID", strategy="backward", check_sortedness=False)
+    hit = hit.select(
+        "_row",
+        pl.when(pl.col("_end").is_null() | (pl.col("_d") <= pl.col("_end"))).then(pl.col("_epoch")).alias("_new"),
+    )
+    new = base.select("_row").join(hit, on="_row", how="left", maintain_order="left").get_column("_new")
+    if p.get("keep_existing") and target in df.columns:
+        return df.with_columns(pl.coalesce(pl.col(target), pl.lit(new)).alias(target))
+    return df.with_columns(new.alias(target))
+
+
+def _lookup_one(ctx: RuleContext, src: Mapping[str, Any], on: list[str]) -> pl.DataFrame:
+    allowed = {"domain", "column", "where", "pick", "stage"}
+    unknown = set(src) - allowed
+    if unknown or "domain" not in src or "column" not in src:
+        raise ctx.error(f"lookup: a source needs domain and column (and may have where, pick, stage), got {dict(src)}")
+    stage = src.get("stage", "base")
+    other = ctx.other(src["domain"], stage)
+    col = src["column"]
+    missing = [c for c in on + [col] if c not in other.columns]
+    if missing:
+        raise ctx.error(f"lookup: domain {src['domain']} ({stage}) has no {', '.join(missing)}")
+    if src.get("where"):
+        other = other.filter(_sql(ctx, src["where"]).fill_null(False))
+    other = other.filter(pl.col(col).is_not_null())
+    pick = src.get("pick", "min")
+    v = pl.col(col)
+    agg = {
+        "min": v.min(), "max": v.max(), "first": v.first(), "last": v.last(),
+        "concat_unique": v.cast(pl.String).unique().sort().str.join("+"),
+        "count": v.count(),
+    }.get(pick)
+    if agg is None:
+        raise ctx.error(f"lookup: pick {pick!r} is not min/max/first/last/concat_unique/count")
+    return other.group_by(on, maintain_order=True).agg(agg.alias("_v"))
+
+
+def _lookup_depends(p: Mapping[str, Any]) -> list[tuple[str, str]]:
+    sources = p.get("sources") or []
+    return [(str(s.get("domain", "")).upper(), s.get("stage", "base")) for s in sources]
+
+
+@rule("lookup", "frame", required=["sources"], optional=["on", "combine"], depends=_lookup_depends)
+def derive_lookup(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
+    """A value from other domains, per subject (``on``, default USUBJID): each source gives
+    ``domain``, ``column``, optional ``where`` (polars SQL), ``pick`` (min/max/first/last/
+    concat_unique/count) and ``stage`` (base = as mapped, final = derived); the sources are
+    combined by ``combine``: coalesce (first source with a value, default), min or max.
+    Reference dates (RFSTDTC, RFXENDTC, RFPENDTC...) are look-ups."""
+    on = list(p.get("on", ["USUBJID"]))
+    combine = p.get("combine", "coalesce")
+    if combine not in ("coalesce", "min", "max"):
+        raise ctx.error("lookup: combine must be coalesce, min or max")
+    missing = [c for c in on if c not in df.columns]
+    if missing:
+        raise ctx.error(f"lookup: the domain has no {', '.join(missing)} to look up by")
+    out = df.select(on)
+    names = []
+    for i, src in enumerate(p["sources"]):
+        name = f"_lk{i}"
+        out = out.join(_lookup_one(ctx, src, on).rename({"_v": name}), on=on, how="left", maintain_order="left")
+        names.append(name)
+    if len(names) == 1:
+        value = pl.col(names[0])
+    elif combine == "coalesce":
+        value = pl.coalesce([pl.col(n) for n in names])
+    elif combine == "min":
+        value = pl.min_horizontal([pl.col(n) for n in names])
+    else:
+        value = pl.max_horizontal([pl.col(n) for n in names])
+    return df.with_columns(out.select(value).to_series().alias(target))
+
+
+@rule("lobxfl", "frame", required=["date", "by", "result"], optional=["reference", "domain"],
+      depends=lambda p: [(p.get("domain", "DM"), "final")])
+def derive_lobxfl(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
+    """--LOBXFL = "Y" on the last record with a result on or before the first exposure
+    (``reference``, default DM.RFXSTDTC) within ``by`` (e.g. USUBJID, --TESTCD)."""
+    ref_col = p.get("reference", "RFXSTDTC")
+    ref = _reference_frame(ctx, p.get("domain", "DM"), [ref_col], ["USUBJID"]).rename({ref_col: "_ref"})
+    by = list(p["by"])
+    base = (
+        df.select(list(dict.fromkeys(by + ["USUBJID", p["date"], p["result"]])))
+        .with_row_index("_row")
+        .join(ref, on="USUBJID", how="left", maintain_order="left")
+    )
+    d, r = compute_dtc_date(pl.col(p["date"])), compute_dtc_date(pl.col("_ref"))
+    eligible = base.filter(d.is_not_null() & r.is_not_null() & (d <= r) & pl.col(p["result"]).is_not_null())
+    last = (
+        eligible.with_columns(d.alias("_d"))
+        .group_by(by)
+        .agg(pl.col("_row").sort_by(["_d", "_row"]).last())
+        .select("_row", pl.lit("Y").alias("_flag"))
+    )
+    flag = base.select("_row").join(last, on="_row", how="left", maintain_order="left").get_column("_flag")
+    return df.with_columns(flag.alias(target))
+
+
+@rule("parent_seq", "frame", required=["domain"], optional=["seq"],
+      depends=lambda p: [(p["domain"], "final")])
+def derive_parent_seq(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
+    """SUPP-- IDVARVAL: the parent record's --SEQ (as text), found through the raw record both
+    were mapped from (the tracking keys raw_form and raw_record)."""
+    parent = p["domain"].upper()
+    seq = p.get("seq", f"{parent}SEQ")
+    other = ctx.other(parent, "final")
+    for c in ("USUBJID", "raw_form", "raw_record", seq):
+        if c not in other.columns:
+            raise ctx.error(f"parent_seq: domain {parent} has no {c}")
+    keys = ["raw_form", "raw_record"]  # a raw record is one record of one form
+    parent_keys = other.select(keys + [pl.col(seq).cast(pl.String).alias("_pseq")])
+    dups = parent_keys.filter(pl.struct(keys).is_duplicated())
+    if dups.height:
+        raise ctx.error(f"parent_seq: raw record {dups.row(0)} maps to several {parent} records; IDVAR {seq} cannot identify it")
+    forms = df.get_column("raw_form").unique()
+    if forms.len() == 1:  # the usual case (one form): join on the record number only
+        parent_keys = parent_keys.filter(pl.col("raw_form") == forms[0]).drop("raw_form")
+        keys = ["raw_record"]
+    found = df.select(keys).join(parent_keys, on=keys, how="left", maintain_order="left").get_column("_pseq")
+    return df.with_columns(found.alias(target))
+
+
+@rule("unscheduled_visitnum", "frame", required=["date"], optional=["step"])
+def derive_unscheduled_visitnum(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
+    """VISITNUM of unscheduled visits (left null by ``visitnum``): the subject's previous
+    planned VISITNUM by date + ``step`` (default 0.01) per unscheduled visit after it."""
+    step = float(p.get("step", 0.01))
+    base = df.with_row_index("_row").with_columns(compute_dtc_date(pl.col(p["date"])).alias("_d"))
+    if base.get_column(target).null_count() == 0:
+        return df
+    ordered = base.sort("USUBJID", "_d", "_row", nulls_last=True).with_columns(
+        pl.col(target).forward_fill().over("USUBJID").alias("_prev"),
+        pl.col(target).is_not_null().cum_sum().over("USUBJID").alias("_blk"),
+    )
+    ordered = ordered.with_columns(
+        pl.when(pl.col(target).is_null())
+        .then(pl.col("_prev").fill_null(0.0) + step * pl.col(target).is_null().cum_sum().over("USUBJID", "_blk").cast(pl.Float64))
+        .otherwise(pl.col(target))
+        .alias(target)
+    )
+    return ordered.sort("_row").drop("_row", "_d", "_prev", "_blk")
