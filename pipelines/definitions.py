@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from .defs.jobs import all_assets_job, nightly_schedule
+from .defs.cuts import edc_landing_sensor, nightly_schedule
+from .defs.jobs import all_assets_job
 from .defs.raw import raw_assets
 from .defs.resources import ParquetFrameIOManager, StudyPaths
 
@@ -21,6 +22,7 @@ def build_definitions(paths: StudyPaths | None = None) -> dg.Definitions:
         assets=[raw_assets],
         jobs=[all_assets_job],
         schedules=[nightly_schedule],
+        sensors=[edc_landing_sensor],
         resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir)},
         executor=dg.in_process_executor,
     )
