@@ -18,6 +18,7 @@ SUBJECTS ?= 780
 SEED ?= 1
 CUTOFF ?=
 SELECT ?= *
+CUT ?=
 
 .PHONY: run test venv instance extract ui clean
 
@@ -37,8 +38,13 @@ extract: venv
 	  $(BIN)/python -m pipelines.simulate --subjects $(SUBJECTS) --seed $(SEED) --out "$(EDC_EXTRACT_DIR)" $(if $(CUTOFF),--cutoff $(CUTOFF)); \
 	fi
 
+# Registers the complete extracts as data cuts (partitions), then materializes the newest one
+# (or CUT=<key>) from the Dagster CLI.
 run: venv instance extract
-	$(BIN)/dagster asset materialize -m pipelines.definitions --select '$(SELECT)'
+	@cut="$(CUT)"; if [ -z "$$cut" ]; then cut=$$($(BIN)/python -m pipelines.defs.cuts register) || exit 2; \
+	  else $(BIN)/python -m pipelines.defs.cuts register >/dev/null || exit 2; fi; \
+	echo "materializing data cut $$cut"; \
+	$(BIN)/dagster asset materialize -m pipelines.definitions --select '$(SELECT)' --partition "$$cut"
 
 test: venv
 	$(BIN)/python -m pytest

@@ -57,27 +57,48 @@ def _cut_date(manifest: dict) -> str | None:
     return str(value) if value else None
 
 
-def discover(root: str | Path) -> list[Extract]:
-    """Complete extracts under ``root``, sorted by cut date then key."""
+def discover(root: str | Path, problems: list[str] | None = None) -> list[Extract]:
+    """Complete extracts under ``root``, sorted by cut date then key.
+
+    A folder that cannot be a cut (bad name, unreadable manifest) raises :class:`CutError`, or,
+    when ``problems`` is given, is skipped and described there (the sensor logs them).
+    """
     root = Path(root)
     found: list[Extract] = []
+    for folder in _candidates(root):
+        try:
+            found += discover_one(root, folder)
+        except CutError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+    return _checked(root, found)
+
+
+def _candidates(root: Path) -> list[Path]:
     if not root.is_dir():
-        return found
-    top = _read_manifest(root)
-    if top is not None:
-        date = _cut_date(top)
+        return []
+    return [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def discover_one(root: Path, folder: Path) -> list[Extract]:
+    """The extract in ``folder`` (the root or one of its sub-folders), if it is complete."""
+    manifest = _read_manifest(folder)
+    if manifest is None:
+        return []  # not (yet) a complete extract
+    if folder == root:
+        date = _cut_date(manifest)
         if not date:
             raise CutError(f"{root / MANIFEST}: has no 'cut' date, so the extract's cut cannot be named")
-        found.append(Extract(check_cut_key(date), root, date))
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if sub.is_symlink() and not sub.resolve().is_relative_to(root.resolve()):
-            continue  # never follow a link out of the landing folder
-        manifest = _read_manifest(sub)
-        if manifest is None:
-            continue  # not complete yet
-        if not CUT_KEY_RE.match(sub.name):
-            raise CutError(f"{sub}: folder name is not a valid data cut key")
-        found.append(Extract(sub.name, sub, _cut_date(manifest)))
+        return [Extract(check_cut_key(date), root, date)]
+    if folder.is_symlink() and not folder.resolve().is_relative_to(root.resolve()):
+        return []  # never follow a link out of the landing folder
+    if not CUT_KEY_RE.match(folder.name) or ".." in folder.name:
+        raise CutError(f"{folder}: folder name is not a valid data cut key")
+    return [Extract(folder.name, folder, _cut_date(manifest))]
+
+
+def _checked(root: Path, found: list[Extract]) -> list[Extract]:
     keys = [e.key for e in found]
     dupes = {k for k in keys if keys.count(k) > 1}
     if dupes:

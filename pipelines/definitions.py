@@ -2,8 +2,8 @@
 
 In-process execution is the default because the pipeline is a handful of wide steps over
 in-memory frames, where the multiprocess executor's per-step start-up (about 1.5 s a step on
-our machines) would cost more than the work. Pass ``execution: {config: {multiprocess: {}}}``
-or use the Celery profile (README, operators) to spread steps over processes or machines.
+our machines) would cost more than the work. ``CDISC_EXECUTOR=multiprocess`` or ``celery``
+selects another executor (README, operators).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import dagster as dg
 
 from .defs.adam import adam_assets
 from .defs.analysis import analysis_os
+from .defs.cuts import edc_landing_sensor, nightly_schedule
 from .defs.deliverables import deliverables_assets
-from .defs.jobs import all_assets_job, nightly_schedule
+from .defs.jobs import all_assets_job
 from .defs.raw import raw_assets
-from .defs.sdtm import sdtm_assets
 from .defs.resources import ParquetFrameIOManager, StudyPaths
+from .defs.sdtm import sdtm_assets
 
 
 def build_definitions(paths: StudyPaths | None = None) -> dg.Definitions:
@@ -25,6 +26,7 @@ def build_definitions(paths: StudyPaths | None = None) -> dg.Definitions:
         assets=[raw_assets, sdtm_assets, adam_assets, analysis_os, deliverables_assets],
         jobs=[all_assets_job],
         schedules=[nightly_schedule],
+        sensors=[edc_landing_sensor],
         resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir)},
         executor=dg.in_process_executor,
     )

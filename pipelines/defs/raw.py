@@ -1,4 +1,7 @@
-"""Group ``raw``: one asset per EDC form (``raw__dm``, ``raw__ae`` ...), from ``$EDC_EXTRACT_DIR``.
+"""Group ``raw``: one asset per EDC form (``raw__dm``, ``raw__ae`` ...), partitioned by data cut.
+
+A cut's extract is ``$EDC_EXTRACT_DIR/<cut>/`` or the extract directly in ``$EDC_EXTRACT_DIR``
+whose manifest names that cut (``pipelines.cuts``).
 
 The forms are the datasets of the EDC extract spec; each asset carries a blocking check
 ``conforms_to_spec`` (the pandera schema generated from that spec plus file integrity) so that
@@ -16,6 +19,7 @@ from ..metadata import load_spec
 from ..raw import MANIFEST, load_manifest, read_extract_form, validate_form
 from . import settings
 from .checks import check_result, table_schema
+from .partitions import DATA_CUTS
 from .resources import StudyPaths
 
 GROUP = "raw"
@@ -46,10 +50,12 @@ def build_raw_assets(spec_path: Path = settings.EDC_SPEC) -> dg.AssetsDefinition
         for form in forms
     ]
 
-    @dg.multi_asset(name="raw_edc_forms", outs=outs, check_specs=check_specs, can_subset=True)
+    @dg.multi_asset(
+        name="raw_edc_forms", outs=outs, check_specs=check_specs, can_subset=True, partitions_def=DATA_CUTS
+    )
     def raw_edc_forms(context: dg.AssetExecutionContext, paths: StudyPaths):
         spec_now = load_spec(paths.spec_path("edc"))
-        extract = Path(paths.extract_dir)
+        extract = paths.extract(context.partition_key).path
         manifest = load_manifest(extract)
         selected = {k.path[-1] for k in context.selected_asset_keys}
         for form in forms:

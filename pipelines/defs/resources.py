@@ -9,6 +9,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from ..cuts import Extract, locate
+from ..outputs import LayerWriter, cut_dir
 from . import settings
 
 
@@ -34,6 +36,21 @@ class StudyPaths(dg.ConfigurableResource):
 
     def out(self, *parts: str) -> Path:
         return Path(self.output_dir).joinpath(*parts)
+
+    def extract(self, cut: str) -> Extract:
+        """The EDC extract of a data cut (see ``pipelines.cuts``)."""
+        return locate(self.extract_dir, cut)
+
+    def cut_dir(self, cut: str) -> Path:
+        return cut_dir(self.output_dir, cut)
+
+    def layer(self, cut: str, layer: str) -> LayerWriter:
+        """A writer for ``<output>/cuts/<cut>/<layer>``: stage files, then ``commit()``."""
+        return LayerWriter(self.cut_dir(cut), layer)
+
+    def layer_dir(self, cut: str, layer: str) -> Path:
+        """The current (committed) folder of a layer of a cut, for reading."""
+        return self.cut_dir(cut) / layer
 
 
 def write_parquet_atomic(df: pl.DataFrame, path: Path) -> None:
