@@ -16,6 +16,7 @@ from .defs.cuts import edc_landing_sensor, nightly_schedule
 from .defs.deliverables import deliverables_assets
 from .defs.jobs import all_assets_job
 from .defs.raw import raw_assets
+from .defs.release import deliverables_release
 from .defs.resources import ParquetFrameIOManager, StudyPaths
 from .defs.sdtm import sdtm_assets
 
@@ -23,7 +24,7 @@ from .defs.sdtm import sdtm_assets
 def build_definitions(paths: StudyPaths | None = None) -> dg.Definitions:
     paths = paths or StudyPaths.from_env()
     return dg.Definitions(
-        assets=[raw_assets, sdtm_assets, adam_assets, analysis_os, deliverables_assets],
+        assets=[raw_assets, sdtm_assets, adam_assets, analysis_os, deliverables_assets, deliverables_release],
         jobs=[all_assets_job],
         schedules=[nightly_schedule],
         sensors=[edc_landing_sensor],

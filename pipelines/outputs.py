@@ -23,6 +23,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+from .fileio import atomic_write  # noqa: F401  (re-exported for the layer writers)
+
 LAYERS = ("sdtm", "adam", "analysis")
 VERSIONS = ".versions"
 STAGING = ".staging"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 import polars as pl
 import pyreadstat
 
+from .fileio import atomic_path
 from .metadata.model import Dataset
 
 MAX_NAME = 8
@@ -259,17 +259,16 @@ def write_xpt(
     check_xpt_rules(data, dataset, file_name)
     formats = {v.name: v.sas_format for v in dataset.variables if v.sas_format and v.is_numeric}
     labels = {v.name: v.label for v in dataset.variables}
-    fd, tmp = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
     fast = engine == "numpy" or (engine == "auto" and all(dt_ in FAST_DTYPES for dt_ in data.schema.values()))
-    try:
+    target = directory / file_name
+    with atomic_path(target) as tmp:
         if fast:
             with open(tmp, "wb") as fh:
                 _write_xport(fh, data, dataset.name, dataset.label, labels, formats, sas_timestamp(timestamp))
         else:
             pyreadstat.write_xport(
                 data,
-                tmp,
+                str(tmp),
                 file_label=dataset.label,
                 column_labels=labels,
                 table_name=dataset.name,
@@ -281,13 +280,6 @@ def write_xpt(
             for off in TIMESTAMP_OFFSETS:
                 fh.seek(off)
                 fh.write(stamp)
-            fh.flush()
-            os.fsync(fh.fileno())
-        target = directory / file_name
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     lengths = {
         name: max(1, int(data.get_column(name).str.len_bytes().max() or 0))
         for name, dtype in data.schema.items()

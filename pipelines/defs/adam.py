@@ -3,57 +3,44 @@
 Inputs are the SDTM assets ``sdtm__<domain>`` that the ADaM stage reads and that the SDTM
 spec defines; the derivations are :func:`pipelines.adam.derive_adam`, the same call as the CLI.
 Each dataset has a blocking check ``conforms_to_spec`` (the pandera schema generated from
-``specs/adam.xlsx``); its XPT is written to ``$CDISC_OUTPUT_DIR/adam/`` only when it passes.
-The XPT header timestamp is the data cut date: the ``cut`` of the extract manifest, else the
-spec setting ``data_cut_date``, else the latest date in the data (ADSL.DCUTDT).
+``specs/adam.xlsx``). The step writes a new version of ``$CDISC_OUTPUT_DIR/cuts/<cut>/adam/``
+and swaps it in only when every selected dataset passes. The XPT header timestamp is the data
+cut date: the ``cut`` of the extract manifest, else the spec setting ``data_cut_date``, else the
+latest date in the data (ADSL.DCUTDT).
 """
 
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from ..adam import SdtmPackage, derive_adam, load_config, read_sdtm_dir, validate_adam, write_adam
+from ..adam import SdtmPackage, derive_adam, load_config, validate_adam, write_adam
 from ..adam.pipeline import DATASETS
+from ..cuts import Extract
 from ..metadata import load_spec
 from . import settings
 from .checks import check_result, table_schema
+from .partitions import DATA_CUTS
 from .resources import StudyPaths
 
 GROUP = "adam"
 CHECK = "conforms_to_spec"
-# SDTM datasets the ADaM stage can read (specs/adam.xlsx sources); inputs are those the SDTM
-# layer produces (its spec), or the agreed core list while that spec does not exist yet.
+# SDTM datasets the ADaM stage can read (specs/adam.xlsx sources); its inputs are those of them
+# that the SDTM spec defines.
 ADAM_READS = ("DM", "DS", "EX", "AE", "RS", "TU", "TR", "SS", "SV", "CM", "MH", "VS", "LB", "MI", "DD", "SUPPDM", "SUPPAE")
-AGREED_SDTM = ("DM", "DS", "EX", "AE", "RS", "TU", "TR", "SS", "SV", "CM", "MH", "VS", "SUPPDM")
-
-
-def sdtm_layer_present() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("pipelines.defs.sdtm") is not None
 
 
 def sdtm_inputs(sdtm_spec: Path = settings.SDTM_SPEC) -> list[str]:
-    """SDTM asset inputs; none while the SDTM layer is not wired (the XPT folder is read instead)."""
-    if not sdtm_layer_present():
-        return []
-    if sdtm_spec.is_file():
-        defined = set(load_spec(sdtm_spec).datasets)
-        return [d for d in ADAM_READS if d in defined]
-    return list(AGREED_SDTM)
+    defined = set(load_spec(sdtm_spec).datasets)
+    return [d for d in ADAM_READS if d in defined]
 
 
-def _cut_from_manifest(extract_dir: str) -> dt.date | None:
-    path = Path(extract_dir) / "manifest.json"
+def _cut_date(extract: Extract) -> dt.date | None:
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        value = manifest.get("cut") or manifest.get("cut_date") or manifest.get("cutoff")
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except (OSError, ValueError, AttributeError):
+        return dt.date.fromisoformat(extract.cut_date[:10]) if extract.cut_date else None
+    except ValueError:
         return None
 
 
@@ -98,28 +85,34 @@ def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefiniti
     ]
     ins = {f"sdtm__{d.lower()}": dg.AssetIn(key=dg.AssetKey(f"sdtm__{d.lower()}")) for d in inputs}
 
-    @dg.multi_asset(name="adam_datasets", outs=outs, ins=ins, check_specs=checks, can_subset=True)
+    @dg.multi_asset(name="adam_datasets", outs=outs, ins=ins, check_specs=checks, can_subset=True,
+                    partitions_def=DATA_CUTS)
     def adam_datasets(context: dg.AssetExecutionContext, paths: StudyPaths, **sdtm):
         spec_now = load_spec(paths.spec_path("adam"))
         config = load_config(paths.spec_path("adam"))
         selected = [n for n in DATASETS if f"adam__{n.lower()}" in {k.path[-1] for k in context.selected_asset_keys}]
-        if sdtm:
-            package = SdtmPackage({k.split("__", 1)[1].upper(): v for k, v in sdtm.items()}, origin="sdtm assets")
-        else:  # no SDTM assets in this code location: the SDTM XPT folder
-            package = read_sdtm_dir(paths.out("sdtm"))
-        result = derive_adam(package, spec_now, config, _cut_from_manifest(paths.extract_dir), selected)
+        package = SdtmPackage({k.split("__", 1)[1].upper(): v for k, v in sdtm.items()}, origin="sdtm assets")
+        result = derive_adam(package, spec_now, config, _cut_date(paths.extract(context.partition_key)), selected)
         for w in result.warnings:
             context.log.warning(w)
         failures = validate_adam(result, spec_now)
-        passed = [n for n in selected if failures[n].height == 0]
-        written = {w.path.stem.upper(): w for w in write_adam(result, spec_now, paths.out("adam"), passed)}
+        all_passed = all(failures[n].height == 0 for n in selected)
+        written = {}
+        with paths.layer(context.partition_key, "adam") as layer:
+            if all_passed:
+                written = {w.path.stem.upper(): w for w in write_adam(result, spec_now, layer.path, selected)}
+                layer.commit()
         for name in selected:
             key = dg.AssetKey(f"adam__{name.lower()}")
             df = result.datasets[name]
             md = _metadata(name, df, spec_now)
             md["data_cut_date"] = dg.MetadataValue.text(str(result.data_cut_date))
             if name in written:
-                md["xpt"] = dg.MetadataValue.path(str(written[name].path))
+                md["xpt"] = dg.MetadataValue.path(str(layer.link / written[name].path.name))
+            else:
+                md["xpt"] = dg.MetadataValue.text(
+                    "not written: a blocking check failed in this step; the previous version of the layer is kept"
+                )
             yield dg.Output(df, output_name=key.path[-1], metadata=md)
             yield check_result(context, key, CHECK, failures[name], f"{name} spec validation",
                                {"warnings": dg.MetadataValue.int(len(result.warnings))})

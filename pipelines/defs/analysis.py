@@ -3,15 +3,13 @@
 Kaplan-Meier per arm (median with 95% CI, survival at 12 and 24 months), log-rank tests and Cox
 hazard ratios of each ivonescimab arm vs the control, stratified by the three stratification
 factors as randomized (STRAT1R-3R), in the ITT population; computed by :mod:`pipelines.analysis`.
-Writes ``$CDISC_OUTPUT_DIR/analysis/os_summary.csv``, ``os_summary.json`` and ``os_km.png``
-(atomically) and shows the summary and the plot as asset metadata.
+Writes ``os_summary.csv``, ``os_summary.json`` and ``os_km.png`` as a new version of
+``$CDISC_OUTPUT_DIR/cuts/<cut>/analysis/`` and shows the summary and the plot as asset metadata.
 """
 
 
 import base64
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +17,8 @@ import polars as pl
 
 from ..adam import load_config
 from ..analysis import SurvivalSpec, analyze_survival, km_annotation, render_km_png, to_dict, to_frame, to_markdown
+from ..fileio import atomic_write
+from .partitions import DATA_CUTS
 from .resources import StudyPaths
 
 GROUP = "analysis"
@@ -36,18 +36,6 @@ def os_spec(adtte: pl.DataFrame, control_armcd: str | None, trt_codes) -> Surviv
                         population_flag="ITTFL", treatment_var="TRT01P")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_os_analysis(adtte: pl.DataFrame, out_dir: Path, control_armcd: str | None, trt_codes) -> tuple:
     """Analyse OS and write the three files; returns (result, paths)."""
     spec = os_spec(adtte, control_armcd, trt_codes)
@@ -55,17 +43,21 @@ def run_os_analysis(adtte: pl.DataFrame, out_dir: Path, control_armcd: str | Non
     csv = to_frame(result).write_csv()
     png = render_km_png(adtte, spec, title="Overall survival (ITT)", annotation=km_annotation(result))
     paths = {"csv": out_dir / "os_summary.csv", "json": out_dir / "os_summary.json", "png": out_dir / "os_km.png"}
-    _atomic_write(paths["csv"], csv.encode())
-    _atomic_write(paths["json"], json.dumps(to_dict(result), indent=2, allow_nan=False).encode())
-    _atomic_write(paths["png"], png)
+    atomic_write(paths["csv"], csv.encode())
+    atomic_write(paths["json"], json.dumps(to_dict(result), indent=2, allow_nan=False).encode())
+    atomic_write(paths["png"], png)
     return result, paths, png
 
 
 @dg.asset(key=dg.AssetKey("analysis__os"), group_name=GROUP, ins={"adtte": dg.AssetIn(key=dg.AssetKey("adam__adtte"))},
-          kinds={"polars"}, description="Overall survival: Kaplan-Meier, stratified log-rank and Cox (ITT)")
+          kinds={"polars"}, description="Overall survival: Kaplan-Meier, stratified log-rank and Cox (ITT)",
+          partitions_def=DATA_CUTS)
 def analysis_os(context: dg.AssetExecutionContext, paths: StudyPaths, adtte: pl.DataFrame):
     config = load_config(paths.spec_path("adam"))
-    result, files, png = run_os_analysis(adtte, paths.out("analysis"), config.settings.control_armcd, config.settings.trt_codes)
+    with paths.layer(context.partition_key, "analysis") as layer:
+        result, files, png = run_os_analysis(adtte, layer.path, config.settings.control_armcd, config.settings.trt_codes)
+        layer.commit()
+    files = {k: layer.link / v.name for k, v in files.items()}
     table = to_frame(result)
     return dg.MaterializeResult(metadata={
         "summary": dg.MetadataValue.md(to_markdown(result)),

@@ -1,7 +1,7 @@
 """Group ``deliverables``: define.xml/define.html and Dataset-JSON of the SDTM and ADaM packages.
 
 Four assets in one step (one op, subsettable), reading the XPT files that the layers wrote to
-``$CDISC_OUTPUT_DIR/sdtm`` and ``$CDISC_OUTPUT_DIR/adam``:
+``$CDISC_OUTPUT_DIR/cuts/<cut>/sdtm`` and ``.../adam``:
 
 * ``deliverables__sdtm_define``, ``deliverables__adam_define``: define.xml (Define-XML 2.1, with
   analysis results metadata for ADaM), define.html and define2-1.xsl, from ``specs/<layer>.xlsx``.
@@ -14,17 +14,12 @@ Four assets in one step (one op, subsettable), reading the XPT files that the la
   value by value with the XPT file).
 
 Dependencies are the layer assets named after the spec's datasets (``sdtm__dm``, ``adam__adtte``
-...), so the definitions load whether or not those layers are wired yet; a package whose spec or
-XPT files are missing is skipped with a log line. When a layer folder is versioned
-(:mod:`pipelines.outputs`), the package is written as a new version of that layer and swapped in
-atomically; otherwise each file is replaced atomically in place. All logic lives in
-:mod:`pipelines.deliverables`.
+...). The package is written as a new version of the layer folder (:mod:`pipelines.outputs`),
+swapped in only when its blocking checks pass. All logic lives in :mod:`pipelines.deliverables`.
 """
 
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import dagster as dg
 
@@ -34,6 +29,7 @@ from ..metadata import load_spec
 from ..metadata.validation import failures_markdown
 from . import settings
 from .checks import check_result
+from .partitions import DATA_CUTS
 from .resources import StudyPaths
 
 GROUP = "deliverables"
@@ -52,13 +48,8 @@ def json_key(layer: str) -> dg.AssetKey:
 
 
 def upstream_keys(layer: str, spec_path: Path) -> list[dg.AssetKey]:
-    """The layer's dataset assets (``sdtm__ae``...), from the spec if it exists yet."""
-    if not spec_path.is_file():
-        return []
-    try:
-        return [dg.AssetKey(f"{layer}__{name.lower()}") for name in load_spec(spec_path).datasets]
-    except Exception:  # a spec being edited must not stop the code location from loading
-        return []
+    """The layer's dataset assets (``sdtm__ae``...), from its spec."""
+    return [dg.AssetKey(f"{layer}__{name.lower()}") for name in load_spec(spec_path).datasets]
 
 
 class DeliverablesConfig(dg.Config):
@@ -68,32 +59,6 @@ class DeliverablesConfig(dg.Config):
     """Rows per chunk when converting XPT to JSON and reading it back (memory stays flat)."""
     verify_round_trip: bool = True
     """Read every JSON file back and compare it value by value with its XPT file."""
-
-
-@contextmanager
-def layer_folder(output_dir: Path, layer: str) -> Iterator[Path]:
-    """The folder to write the package into.
-
-    A versioned layer (``<out>/<layer>`` or ``<out>/cuts/<cut>/<layer>`` a symlink to
-    ``.versions/...``) is staged with :class:`pipelines.outputs.LayerWriter` and committed at the
-    end; a plain folder is written in place (each file atomically).
-    """
-    link = output_dir / layer
-    base = output_dir
-    while link.is_symlink():
-        target = link.readlink()
-        if target.parts and target.parts[0] == ".versions":
-            break
-        base = (link.parent / target).parent
-        link = base / layer
-    if link.is_symlink():
-        from ..outputs import LayerWriter
-
-        with LayerWriter(base, layer) as w:
-            yield w.path
-            w.commit()
-    else:
-        yield link
 
 
 def _define_metadata(result: DefineResult, folder: Path) -> dict:
@@ -138,29 +103,31 @@ def build_deliverables_assets(layers: dict[str, Path] | None = None) -> dg.Asset
                               description="Dataset-JSON metadata valid against the v1.1 schema; every file read back equals its XPT file"),
         ]
 
-    @dg.multi_asset(name="submission_package", specs=specs, check_specs=check_specs, can_subset=True)
+    @dg.multi_asset(name="submission_package", specs=specs, check_specs=check_specs, can_subset=True,
+                    partitions_def=DATA_CUTS)
     def submission_package(context: dg.AssetExecutionContext, config: DeliverablesConfig, paths: StudyPaths):
         selected = context.selected_asset_keys
         for layer in layers:
             want_define, want_json = define_key(layer) in selected, json_key(layer) in selected
             if not (want_define or want_json):
                 continue
-            spec_path = paths.spec_path(layer)
-            if not spec_path.is_file():
-                context.log.warning(f"{layer}: {spec_path} does not exist yet; no {layer.upper()} package written")
-                continue
-            spec = load_spec(spec_path)
+            spec = load_spec(paths.spec_path(layer))
             try:
-                with layer_folder(Path(paths.output_dir), layer) as folder:
-                    result = publish_define(spec, folder)
+                with paths.layer(context.partition_key, layer) as folder:
+                    result = publish_define(spec, folder.path)
                     jres = publish_dataset_json(spec, result, ndjson=config.ndjson, chunk_rows=config.chunk_rows,
                                                 verify=config.verify_round_trip) if want_json else None
+                    failures = [result.schema_failures, result.consistency_failures]
+                    if jres is not None:
+                        failures.append(jres.failures)
+                    if all(f.height == 0 for f in failures):
+                        folder.commit()
             except NothingToDescribe as exc:
                 context.log.warning(f"{layer}: {exc}; no {layer.upper()} package written")
                 continue
             if result.issues.height:
                 context.log.warning(f"{layer}: {result.issues.height} spec issue(s) for the spec authors (see asset metadata 'spec_issue_table')")
-            shown = Path(paths.output_dir) / layer  # the stable path (a staged version is renamed)
+            shown = folder.link  # the stable path (the staged version is renamed)
             if want_define:
                 yield dg.MaterializeResult(asset_key=define_key(layer), metadata=_define_metadata(result, shown))
                 yield check_result(context, define_key(layer), CHECK_DEFINE_VALID, result.schema_failures, "Define-XML schema validation")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from ..cuts import Extract, locate
+from ..fileio import atomic_write
 from ..outputs import LayerWriter, cut_dir
 from . import settings
 
@@ -54,15 +53,7 @@ class StudyPaths(dg.ConfigurableResource):
 
 
 def write_parquet_atomic(df: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.write_parquet(tmp, statistics=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False))
 
 
 class ParquetFrameIOManager(dg.ConfigurableIOManager):
@@ -83,11 +74,11 @@ class ParquetFrameIOManager(dg.ConfigurableIOManager):
             return
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
-        partition = context.partition_key if context.has_partition_key else None
+        partition = context.asset_partition_key if context.has_asset_partitions else None
         write_parquet_atomic(obj, self._path(context.asset_key, partition))
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        partition = context.partition_key if context.has_asset_partitions else None
+        partition = context.asset_partition_key if context.has_asset_partitions else None
         path = self._path(context.asset_key, partition)
         if not path.is_file():
             raise FileNotFoundError(

@@ -11,9 +11,11 @@ blocking checks:
 ``cross_domain``
     USUBJID in DM, --SEQ unique, --DY from DM.RFSTDTC, death agreement DM/DS/AE, SUPP-- parents.
 
-Its XPT (``$CDISC_OUTPUT_DIR/sdtm/<dataset>.xpt``) is written only when both pass, with the header
-timestamp set to the data cut date: the ``cut`` of the extract's manifest.json, else the latest
-complete date in the extract. ``reconciliation.csv`` and ``traceability.parquet`` are written beside.
+The step writes a new version of ``$CDISC_OUTPUT_DIR/cuts/<cut>/sdtm/`` (``<dataset>.xpt``,
+``reconciliation.csv``, ``traceability.parquet``) and swaps it in only when every selected
+dataset passes both checks; otherwise the previous version stays as it was. The XPT header
+timestamp is the data cut date: the ``cut`` of the extract's manifest.json, else the latest
+complete date in the extract.
 """
 
 
@@ -23,8 +25,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from ..cuts import Extract
 from ..metadata import load_spec
-from ..raw import load_manifest
 from ..sdtm import build_domains, infer_data_cut, load_mappings
 from ..sdtm.output import sha256_file, write_reconciliation
 from ..sdtm.validation import validate_cross_domain, validate_schema
@@ -32,6 +34,7 @@ from ..metadata.validation import FAILURE_SCHEMA, empty_failures
 from ..xpt import write_xpt
 from . import settings
 from .checks import check_result, table_schema
+from .partitions import DATA_CUTS
 from .resources import StudyPaths
 
 GROUP = "sdtm"
@@ -63,12 +66,10 @@ def forms_read(mappings, dataset: str) -> list[str]:
     return sorted(forms)
 
 
-def data_cut_date(extract_dir: str | Path, raw: dict[str, pl.DataFrame]) -> dt.date | None:
-    manifest = load_manifest(extract_dir) or {}
-    value = manifest.get("cut") or manifest.get("cut_date") or manifest.get("cutoff")
-    if value:
+def data_cut_date(extract: Extract, raw: dict[str, pl.DataFrame]) -> dt.date | None:
+    if extract.cut_date:
         try:
-            return dt.date.fromisoformat(str(value)[:10])
+            return dt.date.fromisoformat(extract.cut_date[:10])
         except ValueError:
             pass
     return infer_data_cut(raw)
@@ -107,45 +108,53 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                                         description="USUBJID in DM, --SEQ, --DY, death agreement DM/DS/AE, SUPP-- parents"))
 
     @dg.multi_asset(name="sdtm_domains", outs=outs, ins=ins, check_specs=checks, can_subset=True,
-                    internal_asset_deps=deps)
+                    internal_asset_deps=deps, partitions_def=DATA_CUTS)
     def sdtm_domains(context: dg.AssetExecutionContext, paths: StudyPaths, **raw_frames):
         spec_now = load_spec(paths.spec_path("sdtm"))
         mappings_now = load_mappings(paths.mappings_dir)
         raw = {k.split("__", 1)[1].upper(): v for k, v in raw_frames.items()}
         selected_keys = {k.path[-1] for k in context.selected_asset_keys}
         selected = [d for d in datasets if f"sdtm__{d.lower()}" in selected_keys]
-        cut = data_cut_date(paths.extract_dir, raw)
+        cut = data_cut_date(paths.extract(context.partition_key), raw)
         # Everything is built (milliseconds to seconds) so that the cross-domain checks of a subset
         # see the datasets they compare with; only the selected ones are returned and written.
         results = build_domains(raw, spec_now, mappings_now, data_cut=cut)
-        out_dir = paths.out("sdtm")
         timestamp = cut or dt.date(1960, 1, 1)
-        for name in selected:
-            r = results[name]
-            key = asset_key(name)
-            spec_failures = [f for f in (r.issues, validate_schema(spec_now, name, r.data)) if f.height]
-            spec_failures = pl.concat([f.cast(FAILURE_SCHEMA) for f in spec_failures]) if spec_failures else empty_failures()
-            cross = validate_cross_domain(name, r.data, {k: v.data for k, v in results.items()})
-            md = {
-                "dagster/row_count": dg.MetadataValue.int(r.data.height),
-                "dagster/column_schema": table_schema(spec_now.dataset(name).variables),
-                "subjects": dg.MetadataValue.int(r.data.get_column("USUBJID").n_unique() if "USUBJID" in r.data.columns else 0),
-                "reconciliation": dg.MetadataValue.md(_recon_markdown(r.recon)),
-                "raw_records_balanced": dg.MetadataValue.bool(r.balanced),
-                "data_cut_date": dg.MetadataValue.text(str(cut)),
-                "mapping": dg.MetadataValue.path(str(Path(paths.mappings_dir) / mappings_now.domains[name].path)),
-            }
-            if spec_failures.height == 0 and cross.height == 0:
-                written = write_xpt(r.data, out_dir, spec_now.dataset(name), timestamp)
-                md["xpt"] = dg.MetadataValue.path(str(written.path))
-                md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(written.path))
-            else:  # no file rather than a stale one from an earlier run
-                (out_dir / f"{spec_now.dataset(name).file_name}.xpt").unlink(missing_ok=True)
-                md["xpt"] = dg.MetadataValue.text("not written: a blocking check failed")
-            yield dg.Output(r.data, output_name=key.path[-1], metadata=md)
+        events = []
+        with paths.layer(context.partition_key, "sdtm") as layer:
+            for name in selected:
+                r = results[name]
+                key = asset_key(name)
+                spec_failures = [f for f in (r.issues, validate_schema(spec_now, name, r.data)) if f.height]
+                spec_failures = pl.concat([f.cast(FAILURE_SCHEMA) for f in spec_failures]) if spec_failures else empty_failures()
+                cross = validate_cross_domain(name, r.data, {k: v.data for k, v in results.items()})
+                md = {
+                    "dagster/row_count": dg.MetadataValue.int(r.data.height),
+                    "dagster/column_schema": table_schema(spec_now.dataset(name).variables),
+                    "subjects": dg.MetadataValue.int(r.data.get_column("USUBJID").n_unique() if "USUBJID" in r.data.columns else 0),
+                    "reconciliation": dg.MetadataValue.md(_recon_markdown(r.recon)),
+                    "raw_records_balanced": dg.MetadataValue.bool(r.balanced),
+                    "data_cut_date": dg.MetadataValue.text(str(cut)),
+                    "mapping": dg.MetadataValue.path(str(Path(paths.mappings_dir) / mappings_now.domains[name].path)),
+                }
+                passed = spec_failures.height == 0 and cross.height == 0
+                if passed:
+                    written = write_xpt(r.data, layer.path, spec_now.dataset(name), timestamp)
+                    md["xpt"] = dg.MetadataValue.path(str(layer.link / written.path.name))
+                    md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(written.path))
+                events.append((name, key, r.data, md, spec_failures, cross, passed))
+            all_passed = all(e[-1] for e in events)
+            if all_passed:
+                write_reconciliation({n: results[n] for n in selected}, layer.path)
+                layer.commit()
+        for name, key, data, md, spec_failures, cross, passed in events:
+            if not all_passed:
+                md["xpt"] = dg.MetadataValue.text(
+                    "not written: a blocking check failed in this step; the previous version of the layer is kept"
+                )
+            yield dg.Output(data, output_name=key.path[-1], metadata=md)
             yield check_result(context, key, CHECK, spec_failures, f"{name} mapping and spec validation")
             yield check_result(context, key, CROSS_CHECK, cross, f"{name} cross-domain rules")
-        write_reconciliation({n: results[n] for n in selected}, out_dir)
 
     return sdtm_domains
 

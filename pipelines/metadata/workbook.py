@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import openpyxl
 
+from ..fileio import atomic_write
 from .model import (
     AnalysisDisplay,
     AnalysisResult,
@@ -411,9 +412,7 @@ def write_workbook(path: str | os.PathLike[str], sheets: Mapping[str, Sequence[M
         for i, c in enumerate(columns, start=1):
             width = max([len(str(c))] + [len(str(r.get(c) or "")) for r in rows[:500]])
             ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = min(max(width + 2, 8), 60)
-    tmp = Path(str(path) + ".tmp")
-    wb.save(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: wb.save(tmp))
 
 
 def read_sheet(path: str | os.PathLike[str], sheet: str) -> list[dict[str, Any]]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import polars as pl
 
+from ..fileio import atomic_write
 from ..metadata.model import Spec
 from ..xpt import XptWritten, write_xpt
 from .engine import RECON_SCHEMA, TRACE_SCHEMA, DomainResult
@@ -28,15 +28,7 @@ TRACEABILITY_FILE = "traceability.parquet"
 
 
 def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, write)
 
 
 def sha256_file(path: Path) -> str:

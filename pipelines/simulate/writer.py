@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import polars as pl
 import pyreadstat
 
+from pipelines.fileio import atomic_write
 from pipelines.metadata import Spec
 
 FORMATS = ("csv", "xpt")
@@ -32,10 +32,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _replace_atomically(tmp: Path, final: Path) -> None:
-    os.replace(tmp, final)
 
 
 def xpt_timestamp(cutoff: dt.date | None) -> bytes:
@@ -87,17 +83,13 @@ def write_extract(frames: Mapping[str, pl.DataFrame], out_dir: str | Path, fmt: 
     for name in sorted(frames):
         frame = frames[name]
         final = out / f"{name.lower()}.{fmt}"
-        tmp = final.with_name(final.name + ".tmp")
         if fmt == "csv":
-            _write_csv(frame, tmp)
+            atomic_write(final, lambda tmp: _write_csv(frame, tmp))
         else:
-            _write_xpt(frame, tmp, name, spec, cutoff)
-        _replace_atomically(tmp, final)
+            atomic_write(final, lambda tmp: _write_xpt(frame, tmp, name, spec, cutoff))
         files.append({"name": final.name, "form": name, "rows": frame.height,
                       "bytes": final.stat().st_size, "sha256": _sha256(final)})
     header.update(format=fmt, files=files)
     final = out / MANIFEST
-    tmp = final.with_name(final.name + ".tmp")
-    tmp.write_text(json.dumps(header, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    _replace_atomically(tmp, final)
+    atomic_write(final, (json.dumps(header, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return final

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from pipelines.defs.deliverables import build_deliverables_assets, define_key, json_key
+from pipelines.defs.partitions import DATA_CUTS
 from pipelines.defs.resources import StudyPaths
 from pipelines.metadata import load_spec
 from pipelines.outputs import LayerWriter, VERSIONS
@@ -18,12 +19,33 @@ from pipelines.xpt import read_xpt, write_xpt
 from .study import CUT
 
 
+CUT_KEY = "C1"
+
+
+@pytest.fixture()
+def study(study):
+    """The small study with its packages laid out as data cut C1 (versioned layer folders)."""
+    out = study.root / "output"
+    for layer, folder in (("sdtm", study.sdtm_dir), ("adam", study.adam_dir)):
+        files = {p.name: p.read_bytes() for p in folder.iterdir()}
+        shutil.rmtree(folder)
+        with LayerWriter(out / "cuts" / CUT_KEY, layer) as w:
+            for name, data in files.items():
+                (w.path / name).write_bytes(data)
+            w.commit()
+    cut = out / "cuts" / CUT_KEY
+    return dataclasses.replace(study, sdtm_dir=cut / "sdtm", adam_dir=cut / "adam")
+
+
 def run(study, raise_on_error=True, config=None):
     assets = build_deliverables_assets({"sdtm": study.sdtm_spec, "adam": study.adam_spec})
     paths = StudyPaths(extract_dir=str(study.root / "raw"), output_dir=str(study.root / "output"),
                        store_dir=str(study.root / "store"), specs_dir=str(study.root / "specs"))
     run_config = {"ops": {"submission_package": {"config": config}}} if config else None
-    return dg.materialize([assets], resources={"paths": paths}, raise_on_error=raise_on_error, run_config=run_config)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(DATA_CUTS.name, [CUT_KEY])
+    return dg.materialize([assets], resources={"paths": paths}, raise_on_error=raise_on_error, run_config=run_config,
+                          instance=instance, partition_key=CUT_KEY)
 
 
 def test_assets_depend_on_the_layers_and_are_grouped(study):
@@ -34,9 +56,6 @@ def test_assets_depend_on_the_layers_and_are_grouped(study):
     assert deps["deliverables__adam_dataset_json"] == {"deliverables__adam_define"}
     assert set(assets.group_names_by_key.values()) == {"deliverables"}
     assert all(spec.blocking for spec in assets.check_specs)
-    # Definitions still load while a layer's spec does not exist yet.
-    missing = build_deliverables_assets({"sdtm": study.root / "nope.xlsx"})
-    assert {d for v in missing.asset_deps.values() for d in v} == {define_key("sdtm")}
 
 
 def test_materialize_writes_both_packages_with_passing_checks_and_counts(study):
@@ -72,27 +91,33 @@ def test_a_label_changed_in_an_xpt_fails_the_blocking_check_naming_it(study):
 
 
 def test_a_versioned_layer_is_staged_and_swapped(study):
-    out = study.root / "output"
-    # Re-lay the output as the versioned layout of pipelines.outputs: output/sdtm -> cuts/C1/sdtm -> .versions/...
-    for layer, folder in (("sdtm", study.sdtm_dir), ("adam", study.adam_dir)):
-        files = {p.name: p.read_bytes() for p in folder.iterdir()}
-        shutil.rmtree(folder)
-        with LayerWriter(out / "cuts" / "C1", layer) as w:
-            for name, data in files.items():
-                (w.path / name).write_bytes(data)
-            w.commit()
-        os.symlink(f"cuts/C1/{layer}", out / layer)
-    before = (out / "cuts" / "C1" / "sdtm").resolve()
+    cut = study.root / "output" / "cuts" / CUT_KEY
+    before = (cut / "sdtm").resolve()
     result = run(study)
     assert result.success
-    after = (out / "cuts" / "C1" / "sdtm").resolve()
+    after = (cut / "sdtm").resolve()
     assert after != before and after.parent.name == VERSIONS and not before.exists()
-    assert (out / "sdtm" / "define.xml").is_file() and (out / "sdtm" / "ae.xpt").is_file() and (out / "sdtm" / "ae.json").is_file()
-    assert not any((out / "cuts" / "C1" / ".staging").iterdir())
+    assert (cut / "sdtm" / "define.xml").is_file() and (cut / "sdtm" / "ae.xpt").is_file() and (cut / "sdtm" / "ae.json").is_file()
+    assert not any((cut / ".staging").iterdir())
 
 
-def test_a_layer_without_spec_or_files_is_skipped(study):
-    shutil.rmtree(study.adam_dir)
+def test_a_failing_check_leaves_the_layer_unchanged(study):
+    """A blocking check failure commits nothing: the layer keeps its previous files."""
+    spec = load_spec(study.sdtm_spec)
+    ds = spec.dataset("DM")
+    ds = dataclasses.replace(ds, variables=tuple(dataclasses.replace(v, label="Gender") if v.name == "SEX" else v for v in ds.variables))
+    df = read_xpt(study.sdtm_dir / "dm.xpt").data
+    write_xpt(df.with_columns([pl.col(v.name).cast(v.polars_dtype) for v in ds.variables]), study.sdtm_dir, ds, CUT)
+    before = sorted(p.name for p in study.sdtm_dir.iterdir())
+    result = run(study, raise_on_error=False)
+    assert not result.success
+    assert sorted(p.name for p in study.sdtm_dir.iterdir()) == before
+    assert not (study.sdtm_dir / "define.xml").exists()
+
+
+def test_a_layer_without_files_is_skipped(study):
+    shutil.rmtree(study.adam_dir.resolve())
+    study.adam_dir.unlink()
     result = run(study)
     assert result.success
     keys = {e.asset_key for e in result.get_asset_materialization_events()}

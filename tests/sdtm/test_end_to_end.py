@@ -4,6 +4,7 @@ R haven, reconciliation and traceability files, two runs byte-identical, and the
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import polars as pl
 import pyreadstat
 import pytest
 
+from pipelines.cuts import discover
 from pipelines.defs.sdtm import data_cut_date
 from pipelines.metadata import load_spec
 from pipelines.metadata.validation import ISO_DATETIME_PATTERN, format_failures
@@ -28,7 +30,7 @@ EDC = load_spec(ROOT / "specs" / "edc.xlsx")
 
 def _build(extract: Path):
     raw = {k: v.frame for k, v in read_extract(extract, EDC).items()}
-    cut = data_cut_date(extract, raw)
+    cut = data_cut_date(discover(extract)[-1], raw)
     return raw, cut, build_domains(raw, SPEC, load_mappings(ROOT / "mappings"), data_cut=cut)
 
 
@@ -137,69 +139,66 @@ def test_two_runs_give_byte_identical_files(built, generated_extract, tmp_path):
 
 
 def test_dagster_assets_materialize_with_passing_blocking_checks(generated_extract, tmp_path):
-    from pipelines.defs.raw import raw_assets
-    from pipelines.defs.resources import ParquetFrameIOManager, StudyPaths
-    from pipelines.defs.sdtm import sdtm_assets
+    from tests.dagster_run import materialize_cut
 
-    paths = StudyPaths(extract_dir=str(generated_extract), output_dir=str(tmp_path / "out"), store_dir=str(tmp_path / "store"))
-    result = dg.materialize(
-        [raw_assets, sdtm_assets],
-        resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir)},
-        raise_on_error=True,
-    )
+    out = tmp_path / "out"
+    selection = dg.AssetSelection.groups("raw", "sdtm")
+    result, cut = materialize_cut(generated_extract, out, selection)
     assert result.success
     checks = result.get_asset_check_evaluations()
     sdtm_checks = [c for c in checks if c.asset_key.to_user_string().startswith("sdtm__")]
     assert len(sdtm_checks) == 2 * len(SPEC.datasets)
     assert all(c.passed for c in sdtm_checks), [c.asset_key.to_user_string() for c in sdtm_checks if not c.passed]
+    layer = out / "cuts" / cut / "sdtm"
     for name in SPEC.datasets:
-        assert (tmp_path / "out" / "sdtm" / f"{name.lower()}.xpt").is_file()
-    assert (tmp_path / "out" / "sdtm" / RECONCILIATION_FILE).is_file()
+        assert (layer / f"{name.lower()}.xpt").is_file()
+    assert (layer / RECONCILIATION_FILE).is_file()
     mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     md = mats["sdtm__dm"].step_materialization_data.materialization.metadata
     assert md["raw_records_balanced"].value is True
     assert len(md["xpt_sha256"].value) == 64
 
-    # a subset still builds (dependencies in memory) and leaves the other files alone
-    result = dg.materialize(
-        [raw_assets, sdtm_assets], selection=["sdtm__ts", "sdtm__ae"],
-        resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir)},
-    )
+    # a subset still builds (dependencies in memory) and keeps the other files of the layer
+    dm_before = (layer / "dm.xpt").read_bytes()
+    result, _ = materialize_cut(generated_extract, out, ["sdtm__ts", "sdtm__ae"])
     assert result.success
-    assert set(pl.read_csv(tmp_path / "out" / "sdtm" / RECONCILIATION_FILE)["dataset"]) == set(SPEC.datasets)
+    assert set(pl.read_csv(layer / RECONCILIATION_FILE)["dataset"]) == set(SPEC.datasets)
+    assert (layer / "dm.xpt").read_bytes() == dm_before
 
 
-def test_a_failing_blocking_check_stops_that_xpt_only(generated_extract, tmp_path):
+def test_a_failing_blocking_check_keeps_the_previous_version_of_the_layer(generated_extract, tmp_path):
     """An AE starting after the death date passes the raw layer but not the SDTM cross-domain rule:
-    sdtm__ae's check fails, its XPT is not written (nor left from an earlier run); DM is written."""
+    sdtm__ae's check fails, and no file of the layer changes (the previous version is kept whole)."""
     import shutil
 
-    from pipelines.defs.raw import raw_assets
-    from pipelines.defs.resources import ParquetFrameIOManager, StudyPaths
-    from pipelines.defs.sdtm import sdtm_assets
+    from tests.dagster_run import materialize_cut
 
     extract = tmp_path / "extract"
     shutil.copytree(generated_extract, extract)
-    (extract / "manifest.json").unlink()  # the edited file would no longer match it
+    out = tmp_path / "out"
+    result, cut = materialize_cut(extract, out, dg.AssetSelection.groups("raw", "sdtm"))
+    assert result.success
+    layer = out / "cuts" / cut / "sdtm"
+    before = {p.name: p.read_bytes() for p in layer.iterdir()}
+
     dd = pl.read_csv(extract / "dd.csv", infer_schema=False)
     ae = pl.read_csv(extract / "ae.csv", infer_schema=False)
     subject = ae.filter(pl.col("SUBJID").is_in(dd["SUBJID"].implode()))["SUBJID"][0]
     first = ae.with_row_index("_i").filter(pl.col("SUBJID") == subject)["_i"][0]
     ae = ae.with_columns(pl.when(pl.int_range(pl.len()) == first).then(pl.lit("31-DEC-2099")).otherwise(pl.col("AESTDAT")).alias("AESTDAT"))
     ae.write_csv(extract / "ae.csv")
+    manifest = json.loads((extract / "manifest.json").read_text())  # as a re-delivered extract would say
+    entry = next(f for f in manifest["files"] if f["name"] == "ae.csv")
+    entry["sha256"] = hashlib.sha256((extract / "ae.csv").read_bytes()).hexdigest()
+    (extract / "manifest.json").write_text(json.dumps(manifest))
 
-    out = tmp_path / "out"
-    (out / "sdtm").mkdir(parents=True)
-    (out / "sdtm" / "ae.xpt").write_bytes(b"stale")
-    paths = StudyPaths(extract_dir=str(extract), output_dir=str(out), store_dir=str(tmp_path / "store"))
-    result = dg.materialize(
-        [raw_assets, sdtm_assets], selection=dg.AssetSelection.groups("raw") | dg.AssetSelection.assets("sdtm__dm", "sdtm__ae", "sdtm__ds"),
-        resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir)}, raise_on_error=False,
+    result, _ = materialize_cut(
+        extract, out, dg.AssetSelection.groups("raw") | dg.AssetSelection.assets("sdtm__dm", "sdtm__ae", "sdtm__ds"),
+        raise_on_error=False,
     )
     evals = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
     failed = evals[("sdtm__ae", "cross_domain")]
     assert not failed.passed
     assert "AE cannot start after DM.DTHDTC" in failed.metadata["failure_table"].value
     assert evals[("sdtm__dm", "cross_domain")].passed
-    assert not (out / "sdtm" / "ae.xpt").exists()
-    assert (out / "sdtm" / "dm.xpt").is_file()
+    assert {p.name: p.read_bytes() for p in layer.iterdir()} == before
