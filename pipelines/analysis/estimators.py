@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from ._normal import norm
 
 # Tolerance for "the Kaplan-Meier curve equals 1 - p exactly" (R survival uses sqrt(eps)).
 QUANTILE_TOLERANCE = float(np.sqrt(np.finfo(float).eps))

@@ -12,12 +12,8 @@ import io
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib as mpl
-import matplotlib.style
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from . import estimators as est
 from .survival import AnalysisInputError, SurvivalSpec, prepare
@@ -65,6 +61,12 @@ def render_km_png(
         x_max = float(np.ceil(max(t_unit.max(), risk_table_every) / risk_table_every)
                       * risk_table_every)
     ticks = np.arange(0.0, x_max + 1e-9 * x_max, risk_table_every)
+
+    # matplotlib is imported here: it costs a third of a second and only the plot needs it
+    import matplotlib as mpl
+    import matplotlib.style
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     with mpl.style.context("default"), mpl.rc_context({"font.size": 9, "axes.titlesize": 10}):
         fig = Figure(figsize=figsize, dpi=dpi)

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 import polars as pl
-from scipy.stats import norm
+from ._normal import norm
 
 from . import estimators as est
 from .results import (

@@ -56,13 +56,23 @@ def empty_failures() -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------- check helpers
+# Each check made here carries the polars expression it evaluates (attribute ``EXPR``, kept by
+# pandera's copies of a schema), so that a whole schema can also be evaluated in one query.
+EXPR = "cdisc_expression"
+
+
 def column_check(name: str, ok: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
-    """A vectorised column check; ``ok`` maps the column expression to a boolean expression."""
+    """A vectorised column check; ``ok`` maps the column expression to a boolean expression.
+
+    Like every pandera check (``ignore_na``), it is not applied to null values.
+    """
 
     def _fn(data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(ok(pl.col(data.key)))
 
-    return pa.Check(_fn, name=name, error=name)
+    check = pa.Check(_fn, name=name, error=name)
+    setattr(check, EXPR, lambda key: ok(pl.col(key)) | pl.col(key).is_null())
+    return check
 
 
 def frame_check(name: str, ok: Callable[[str], pl.Expr]) -> pa.Check:
@@ -71,7 +81,9 @@ def frame_check(name: str, ok: Callable[[str], pl.Expr]) -> pa.Check:
     def _fn(data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(ok(data.key))
 
-    return pa.Check(_fn, name=name, error=name, ignore_na=False)
+    check = pa.Check(_fn, name=name, error=name, ignore_na=False)
+    setattr(check, EXPR, ok)
+    return check
 
 
 def where_expr(clause: WhereClause) -> pl.Expr:
@@ -190,6 +202,40 @@ def cdisc_schema(spec: Spec, dataset: Dataset | str) -> pa.DataFrameSchema:
 
 
 # --------------------------------------------------------------------------- running
+def conforms(df: pl.DataFrame, schema: pa.DataFrameSchema) -> bool | None:
+    """Evaluate the schema in one polars query: True when ``df`` passes every rule of it.
+
+    The same rules pandera runs (columns, order, types, nullability, each check's expression,
+    key uniqueness), but as one query instead of one per check, which is what pandera costs on
+    many small datasets. False means pandera must be run for the failure report; None means
+    the schema holds a check this function cannot evaluate (pandera decides).
+    """
+    columns = list(schema.columns)
+    if schema.ordered and schema.strict and list(df.columns) != columns:
+        return False
+    if set(df.columns) != set(columns) and schema.strict:
+        return False
+    exprs: list[pl.Expr] = []
+    for i, (name, column) in enumerate(schema.columns.items()):
+        if name not in df.columns:
+            return False
+        if df.schema[name] != column.dtype.type:
+            return False
+        if not column.nullable:
+            exprs.append(pl.col(name).is_not_null().all().alias(f"n{i}"))
+        for j, check in enumerate(column.checks):
+            expr = getattr(check, EXPR, None)
+            if expr is None:
+                return None
+            exprs.append(expr(name).fill_null(False).all().alias(f"c{i}_{j}"))
+    keys = schema.unique if isinstance(schema.unique, list) else ([schema.unique] if schema.unique else [])
+    if keys:
+        exprs.append((~pl.struct(keys).is_duplicated()).all().alias("unique"))
+    if not exprs or df.height == 0:
+        return True
+    return all(df.select(exprs).row(0))
+
+
 def validate(
     df: pl.DataFrame,
     schema: pa.DataFrameSchema,
@@ -202,6 +248,8 @@ def validate(
     ``record`` is the 1-based record number in ``df`` (``record_offset`` shifts it), so a
     failure can be found again in the file the frame came from.
     """
+    if conforms(df, schema):
+        return empty_failures()
     try:
         schema.validate(df, lazy=True)
         return empty_failures()

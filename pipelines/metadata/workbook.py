@@ -10,7 +10,9 @@ beyond the P21 template are understood: ``Core`` on Variables (Req/Exp/Perm/Cond
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -188,6 +190,18 @@ def _check_ref(row: _Row, column: str, value: str | None, known: Mapping[str, An
 
 
 _CACHE: dict[tuple[str, int, int], Spec] = {}
+# Parsing a workbook with openpyxl takes a few tenths of a second; the parsed spec is also kept
+# on disk (pickle), keyed by the file's path, size and modification time and by this code.
+_CODE_STAMP = hashlib.sha256(
+    b"".join(Path(__file__).with_name(n).read_bytes() for n in ("workbook.py", "model.py"))
+).hexdigest()[:16]
+
+
+def _disk_cache_dir() -> Path | None:
+    base = os.environ.get("CDISC_SPEC_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nct07264075-cdisc", "specs"
+    )
+    return None if base in ("", "0", "off") else Path(base)
 
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
@@ -198,9 +212,28 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     except FileNotFoundError:
         raise SpecError(f"{p}: specification workbook not found") from None
     key = (str(p), st.st_size, st.st_mtime_ns)
-    if key not in _CACHE:
-        _CACHE[key] = _read_spec(p)
-    return _CACHE[key]
+    if key in _CACHE:
+        return _CACHE[key]
+    cache_dir = _disk_cache_dir()
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(f"{key}|{_CODE_STAMP}".encode()).hexdigest()[:32]
+        cached = cache_dir / f"{digest}.pickle"
+        try:
+            spec = pickle.loads(cached.read_bytes())
+            if isinstance(spec, Spec):
+                _CACHE[key] = spec
+                return spec
+        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError):
+            pass
+    spec = _read_spec(p)
+    _CACHE[key] = spec
+    if cached is not None:
+        try:
+            atomic_write(cached, pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass  # a read-only home: no disk cache, same result
+    return spec
 
 
 def _read_spec(path: Path) -> Spec:

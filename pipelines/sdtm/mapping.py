@@ -37,7 +37,7 @@ import yaml
 from .rules import RULES, MappingError, check_params
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """YAML 1.2 booleans only: ``on``/``off``/``yes``/``no``/``y``/``n`` stay text (a join's ``on``,
     a codelist value ``NO``)."""
 
