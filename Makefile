@@ -38,18 +38,17 @@ extract: venv
 	  $(BIN)/python -m pipelines.simulate --subjects $(SUBJECTS) --seed $(SEED) --out "$(EDC_EXTRACT_DIR)" $(if $(CUTOFF),--cutoff $(CUTOFF)); \
 	fi
 
-# Registers the complete extracts as data cuts (partitions), then materializes the newest one
-# (or CUT=<key>) from the Dagster CLI.
-run: venv instance extract
-	@cut="$(CUT)"; if [ -z "$$cut" ]; then cut=$$($(BIN)/python -m pipelines.defs.cuts register) || exit 2; \
-	  else $(BIN)/python -m pipelines.defs.cuts register >/dev/null || exit 2; fi; \
-	echo "materializing data cut $$cut"; \
-	$(BIN)/dagster asset materialize -m pipelines.definitions --select '$(SELECT)' --partition "$$cut"
+# One process: generate the extract if the folder is empty, register the data cuts, materialize
+# every asset (SELECT=...) of the newest cut (CUT=...) in the instance at $DAGSTER_HOME.
+run: venv instance
+	$(BIN)/python -m pipelines run --select '$(SELECT)' --subjects $(SUBJECTS) --seed $(SEED) \
+	  $(if $(CUT),--cut $(CUT)) $(if $(CUTOFF),--cutoff $(CUTOFF))
 
 test: venv
 	$(BIN)/python -m pytest
 
 ui: venv instance extract
+	@$(BIN)/python -m pipelines.defs.cuts register >/dev/null
 	$(BIN)/dagster dev -m pipelines.definitions --host $${DAGSTER_UI_HOST:-127.0.0.1} --port $${DAGSTER_UI_PORT:-3000}
 
 clean:
