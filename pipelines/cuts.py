@@ -42,8 +42,9 @@ class Extract:
     cut_date: str | None
 
 
-def _read_manifest(folder: Path) -> dict | None:
-    path = folder / MANIFEST
+def read_manifest(folder: str | Path) -> dict | None:
+    """An extract's ``manifest.json`` (written last by the exporter), or None when absent."""
+    path = Path(folder) / MANIFEST
     if not path.is_file():
         return None
     try:
@@ -83,7 +84,7 @@ def _candidates(root: Path) -> list[Path]:
 
 def discover_one(root: Path, folder: Path) -> list[Extract]:
     """The extract in ``folder`` (the root or one of its sub-folders), if it is complete."""
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     if manifest is None:
         return []  # not (yet) a complete extract
     if folder == root:
@@ -112,9 +113,9 @@ def locate(root: str | Path, key: str) -> Extract:
     root = Path(root)
     sub = root / key
     if sub.is_dir():
-        manifest = _read_manifest(sub)
+        manifest = read_manifest(sub)
         return Extract(key, sub, _cut_date(manifest) if manifest else None)
-    top = _read_manifest(root)
+    top = read_manifest(root)
     if top is not None and _cut_date(top) == key:
         return Extract(key, root, key)
     raise CutError(f"no extract for data cut {key!r} under {root} (expected {sub}/ or a root manifest with cut {key})")

@@ -13,6 +13,7 @@ in place would change the published version too.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -63,3 +64,12 @@ def atomic_write(path: str | os.PathLike[str], content: bytes | Callable[[Path],
         else:
             content(tmp)
     return Path(path)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

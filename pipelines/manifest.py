@@ -8,7 +8,6 @@ the same inputs with the same code gives the same manifest, byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import platform
@@ -18,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from . import __version__
+from .fileio import sha256_file
 from .deliverables.xptfacts import read_xpt_facts
 
 PACKAGES = (
@@ -25,14 +25,6 @@ PACKAGES = (
     "statsmodels", "matplotlib", "lxml", "pyyaml", "pydantic",
 )
 LAYERS = ("sdtm", "adam", "analysis")
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def count_rows(path: Path) -> int | None:
@@ -52,7 +44,7 @@ def file_entry(path: Path, root: Path) -> dict:
     return {
         "name": path.relative_to(root).as_posix(),
         "bytes": path.stat().st_size,
-        "sha256": sha256_of(path),
+        "sha256": sha256_file(path),
         "rows": count_rows(path),
     }
 

@@ -155,10 +155,8 @@ class DatasetJsonResult:
 
 @lru_cache(maxsize=None)
 def _validators(ndjson: bool) -> tuple:
-    try:
-        import jsonschema
-    except ImportError:  # pragma: no cover - jsonschema ships with the test/dev extras
-        return ()
+    import jsonschema
+
     checks = [("dataset.schema.json", jsonschema.Draft201909Validator(dataset_json_schema()))]
     if ndjson:
         ndj = dataset_ndjson_schema()

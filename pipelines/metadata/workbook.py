@@ -21,6 +21,8 @@ import openpyxl
 
 from ..fileio import atomic_write
 from .model import (
+    CHARACTER_TYPES,
+    NUMERIC_TYPES,
     AnalysisDisplay,
     AnalysisResult,
     Codelist,
@@ -38,26 +40,7 @@ from .model import (
     WhereClause,
 )
 
-KNOWN_DATA_TYPES = frozenset(
-    {
-        "text",
-        "integer",
-        "float",
-        "double",
-        "decimal",
-        "date",
-        "datetime",
-        "time",
-        "partialDate",
-        "partialTime",
-        "partialDatetime",
-        "incompleteDatetime",
-        "durationDatetime",
-        "intervalDatetime",
-        "URI",
-        "boolean",
-    }
-)
+KNOWN_DATA_TYPES = CHARACTER_TYPES | NUMERIC_TYPES | {"boolean"}
 
 # Column headers, per sheet, in the order written by write_workbook().
 SHEET_COLUMNS: dict[str, list[str]] = {

@@ -8,17 +8,16 @@ from the EDC spec.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
 
+from ..cuts import MANIFEST, read_manifest as load_manifest
 from ..metadata.model import Spec
 from ..metadata.validation import FAILURE_SCHEMA, empty_failures, validate
 from .reader import TRACKING_COLUMNS, FileInfo, FormRead, find_form_file, read_form
 from .schema import edc_schema
 
-MANIFEST = "manifest.json"
 
 __all__ = [
     "FileInfo",
@@ -31,17 +30,6 @@ __all__ = [
     "read_extract_form",
     "validate_form",
 ]
-
-
-def load_manifest(extract_dir: str | Path) -> dict | None:
-    """The extract's ``manifest.json`` (written last by the exporter), or None when absent."""
-    path = Path(extract_dir) / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def read_extract_form(extract_dir: str | Path, spec: Spec, form: str) -> FormRead:

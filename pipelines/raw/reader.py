@@ -49,14 +49,6 @@ class FormRead:
     info: FileInfo | None = None
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def find_form_file(extract_dir: Path, form: str) -> Path | None:
     """The file of a form: ``<form lower case>`` with a .csv, .xpt or .sas7bdat extension."""
     stem = form.lower()

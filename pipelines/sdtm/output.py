@@ -18,7 +18,7 @@ from typing import Mapping
 
 import polars as pl
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, sha256_file  # noqa: F401  (sha256_file re-exported)
 from ..metadata.model import Spec
 from ..xpt import XptWritten, write_xpt
 from .engine import RECON_SCHEMA, TRACE_SCHEMA, DomainResult
@@ -29,10 +29,6 @@ TRACEABILITY_FILE = "traceability.parquet"
 
 def _atomic(path: Path, write) -> None:
     atomic_write(path, write)
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_reconciliation(results: Mapping[str, DomainResult], directory: str | os.PathLike[str]) -> tuple[Path, Path]:

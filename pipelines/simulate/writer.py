@@ -17,21 +17,13 @@ from typing import Any, Mapping
 import polars as pl
 import pyreadstat
 
-from pipelines.fileio import atomic_write
+from pipelines.fileio import atomic_write, sha256_file
 from pipelines.metadata import Spec
 
 FORMATS = ("csv", "xpt")
 MANIFEST = "manifest.json"
 # byte offsets of the 16-byte "ddMMMyy:hh:mm:ss" creation/modification stamps in an XPT v8 header
 XPT_TIMESTAMP_OFFSETS = (144, 160, 464, 480)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def xpt_timestamp(cutoff: dt.date | None) -> bytes:
@@ -88,7 +80,7 @@ def write_extract(frames: Mapping[str, pl.DataFrame], out_dir: str | Path, fmt: 
         else:
             atomic_write(final, lambda tmp: _write_xpt(frame, tmp, name, spec, cutoff))
         files.append({"name": final.name, "form": name, "rows": frame.height,
-                      "bytes": final.stat().st_size, "sha256": _sha256(final)})
+                      "bytes": final.stat().st_size, "sha256": sha256_file(final)})
     header.update(format=fmt, files=files)
     final = out / MANIFEST
     atomic_write(final, (json.dumps(header, indent=2, sort_keys=True) + "\n").encode("utf-8"))
