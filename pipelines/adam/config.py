@@ -43,8 +43,9 @@ class AdamSettings:
     trt_codes: tuple[tuple[str, int], ...] = ()
     randomization_filter: str = "DSCAT = 'PROTOCOL MILESTONE' AND DSDECOD = 'RANDOMIZED'"
     exposure_filter: str = "EXDOSE > 0"
-    eos_filter: str = "DSCAT = 'DISPOSITION EVENT' AND DSSCAT = 'END OF STUDY'"
-    eot_filter: str = "DSCAT = 'DISPOSITION EVENT' AND DSSCAT = 'END OF TREATMENT'"
+    # DSSCAT terms of the CDISC codelist C170443 (SDTMIG 3.4 DS)
+    eos_filter: str = "DSCAT = 'DISPOSITION EVENT' AND DSSCAT = 'STUDY PARTICIPATION'"
+    eot_filter: str = "DSCAT = 'DISPOSITION EVENT' AND DSSCAT = 'STUDY TREATMENT'"
     completed_terms: tuple[str, ...] = ("COMPLETED",)
     death_imputation: str = "M"
     age_breaks: tuple[float, ...] = (65.0,)

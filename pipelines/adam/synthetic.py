@@ -75,10 +75,10 @@ def synthetic_sdtm(n: int = 1000, seed: int = 1, cut: dt.date = dt.date(2029, 6,
     ds_rows = [(sid, "PROTOCOL MILESTONE", None, "INFORMED CONSENT OBTAINED", rand - 14),
                (sid, "PROTOCOL MILESTONE", None, "RANDOMIZED", rand)]
     eot = trt_end < np.minimum(cutd, rand + 10**6)
-    ds_rows.append((sid[eot], "DISPOSITION EVENT", "END OF TREATMENT",
+    ds_rows.append((sid[eot], "DISPOSITION EVENT", "STUDY TREATMENT",
                     np.where(dead[eot] & (trt_end[eot] == death[eot]), "DEATH", "PROGRESSIVE DISEASE"), trt_end[eot]))
     eos = dead | ltfu
-    ds_rows.append((sid[eos], "DISPOSITION EVENT", "END OF STUDY", np.where(dead[eos], "DEATH", "LOST TO FOLLOW-UP"), last_contact[eos]))
+    ds_rows.append((sid[eos], "DISPOSITION EVENT", "STUDY PARTICIPATION", np.where(dead[eos], "DEATH", "LOST TO FOLLOW-UP"), last_contact[eos]))
     parts = []
     for idx, cat, scat, decod, day in ds_rows:
         k = len(idx)
@@ -180,7 +180,7 @@ def synthetic_sdtm(n: int = 1000, seed: int = 1, cut: dt.date = dt.date(2029, 6,
                AEOUT=np.full(ei.size, "RECOVERED/RESOLVED", dtype=object), AESTDTC=_iso(eday), AEENDTC=_iso(np.minimum(eend, last_contact[ei])))
     ae = ae.sort(["USUBJID", "AESTDTC"]).with_columns(pl.int_range(1, pl.len() + 1).over("USUBJID").cast(pl.Float64).alias("AESEQ"))
     mi_i = np.repeat(sid, 2)
-    mi = frame(mi_i, MITESTCD=np.tile(["PDL1", "HPV"], n), MISTRESC=np.stack([cps.astype(int).astype(str), p16], axis=1).ravel(),
+    mi = frame(mi_i, MITESTCD=np.tile(["PDL1", "P16INK4A"], n), MISTRESC=np.stack([cps.astype(int).astype(str), p16], axis=1).ravel(),
                MISTRESN=np.stack([cps, np.full(n, np.nan)], axis=1).ravel(), MIDTC=_iso(np.repeat(rand - 20, 2))) \
         .with_columns(pl.col("MISTRESN").fill_nan(None))
     mh = frame(sid, MHCAT=np.full(n, "PRIMARY DIAGNOSIS", dtype=object), MHTERM=np.full(n, "HNSCC", dtype=object), MHLOC=site,
@@ -189,5 +189,8 @@ def synthetic_sdtm(n: int = 1000, seed: int = 1, cut: dt.date = dt.date(2029, 6,
     cm = frame(sid[nact], CMTRT=np.full(int(nact.sum()), "DOCETAXEL", dtype=object),
                CMCAT=np.full(int(nact.sum()), "SUBSEQUENT ANTICANCER THERAPY", dtype=object), CMSTDTC=_iso(trt_end[nact] + 28),
                CMENDTC=np.full(int(nact.sum()), None)).with_columns(pl.lit(1.0).alias("CMSEQ"))
+    dd = frame(sid[dead], DDTESTCD=np.full(int(dead.sum()), "PRCDTH", dtype=object),
+               DDSTRESC=rng.choice(["PROGRESSIVE DISEASE", "ADVERSE EVENT", "OTHER", "UNKNOWN"], int(dead.sum()), p=[0.7, 0.1, 0.1, 0.1]),
+               DDDTC=np.full(int(dead.sum()), None)).with_columns(pl.col("DDSTRESC").alias("DDORRES"), pl.lit(1.0).alias("DDSEQ"))
     return SdtmPackage({"DM": dm, "SUPPDM": suppdm, "DS": ds, "EX": ex, "SV": sv, "RS": rs, "TU": tu, "TR": tr, "VS": vs,
-                        "SS": ss, "AE": ae, "MI": mi, "MH": mh, "CM": cm}, origin=f"synthetic n={n} seed={seed}")
+                        "SS": ss, "AE": ae, "MI": mi, "MH": mh, "CM": cm, "DD": dd}, origin=f"synthetic n={n} seed={seed}")

@@ -9,6 +9,7 @@ dataset (or file), the record, the subject, the variable and the rule.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -138,13 +139,20 @@ def value_level_checks(spec: Spec, vls: Iterable[ValueLevel]) -> list[pa.Check]:
             f"{v} {c} {','.join(vals)}" for _, v, c, vals in clause.conditions
         )
         if vl.codelist and not spec.is_dictionary(vl.codelist):
-            values = spec.codelist(vl.codelist).values
+            cl = spec.codelist(vl.codelist)
+            values = cl.values
+            if cl.data_type in ("integer", "float"):
+                # a numeric codelist: compare numbers, so that 3.0 in a float column matches term "3"
+                nums = [float(v) for v in values]
+                member = lambda key, nums=nums: pl.col(key).cast(pl.Float64, strict=False).is_in(nums)  # noqa: E731
+            else:
+                member = lambda key, values=values: pl.col(key).cast(pl.String).is_in(values)  # noqa: E731
             checks.append(
                 frame_check(
                     f"value in {_codelist_name(spec, vl.codelist)} where {label}",
-                    lambda key, cond=cond, values=values: ~cond
+                    lambda key, cond=cond, member=member: ~cond
                     | pl.col(key).is_null()
-                    | pl.col(key).cast(pl.String).is_in(values),
+                    | member(key),
                 )
             )
         if vl.mandatory:
@@ -236,6 +244,19 @@ def conforms(df: pl.DataFrame, schema: pa.DataFrameSchema) -> bool | None:
     return all(df.select(exprs).row(0))
 
 
+def pandera_schema(df: pl.DataFrame, schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """The schema pandera can run on ``df``: without the key-uniqueness rule when a key column is absent.
+
+    pandera's uniqueness check fails with a polars ShapeError instead of a report when one of the
+    key columns is missing; the missing column is reported anyway ("variable missing").
+    """
+    keys = schema.unique if isinstance(schema.unique, list) else ([schema.unique] if schema.unique else [])
+    if keys and not set(keys) <= set(df.columns):
+        schema = copy.deepcopy(schema)
+        schema.unique = None
+    return schema
+
+
 def validate(
     df: pl.DataFrame,
     schema: pa.DataFrameSchema,
@@ -251,7 +272,7 @@ def validate(
     if conforms(df, schema):
         return empty_failures()
     try:
-        schema.validate(df, lazy=True)
+        pandera_schema(df, schema).validate(df, lazy=True)
         return empty_failures()
     except (pa.errors.SchemaErrors, pa.errors.SchemaError) as exc:
         cases = exc.failure_cases if isinstance(exc, pa.errors.SchemaErrors) else None

@@ -21,8 +21,8 @@ def spec_and_config():
 
 
 def package(subjects: list[dict]) -> SdtmPackage:
-    """Each subject: id, optional dthdtc, and lists of records: rs (dtc, resp), cm (dtc), ss (dtc, status), sv (dtc)..."""
-    dm, ds, rs, cm, ss, sv, ex, ae = [], [], [], [], [], [], [], []
+    """Each subject: id, optional dthdtc/dthcaus, and lists of records: rs (dtc, resp), cm (dtc), ss (dtc, status), sv (dtc)..."""
+    dm, ds, rs, cm, ss, sv, ex, ae, dd = [], [], [], [], [], [], [], [], []
     for s in subjects:
         u = f"{STUDY}-{s['id']}"
         rand = s.get("rand", RAND)
@@ -46,6 +46,8 @@ def package(subjects: list[dict]) -> SdtmPackage:
             sv.append({"USUBJID": u, "SVSTDTC": dtc, "SVENDTC": dtc})
         for dtc in s.get("ex", []):
             ex.append({"USUBJID": u, "EXTRT": "IVONESCIMAB", "EXDOSE": 10.0, "EXSTDTC": dtc, "EXENDTC": dtc})
+        if s.get("dthcaus"):
+            dd.append({"USUBJID": u, "DDTESTCD": "PRCDTH", "DDORRES": s["dthcaus"], "DDSTRESC": s["dthcaus"], "DDDTC": s.get("dthdtc")})
         for k, a in enumerate(s.get("ae", []), start=1):
             ae.append({"STUDYID": STUDY, "USUBJID": u, "AESEQ": float(k), "AETERM": a.get("decod", "Fatigue"),
                        "AEDECOD": a.get("decod", "Fatigue"), "AESTDTC": a.get("st"), "AEENDTC": a.get("en"), "AETOXGR": "2"})
@@ -66,6 +68,8 @@ def package(subjects: list[dict]) -> SdtmPackage:
         "EX": frame(ex, {"USUBJID": S, "EXTRT": S, "EXDOSE": F, "EXSTDTC": S, "EXENDTC": S}),
         "AE": frame(ae, {"STUDYID": S, "USUBJID": S, "AESEQ": F, "AETERM": S, "AEDECOD": S, "AESTDTC": S, "AEENDTC": S, "AETOXGR": S}),
     }
+    if dd:  # DD only when a case needs it: an absent DD leaves ADSL.DTHCAUS empty (with a warning)
+        data["DD"] = frame(dd, {"USUBJID": S, "DDTESTCD": S, "DDORRES": S, "DDSTRESC": S, "DDDTC": S})
     return SdtmPackage(data)
 
 

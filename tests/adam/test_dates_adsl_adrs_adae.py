@@ -65,8 +65,8 @@ LSTALV = [
     ("partial-dates-ignored", {"sv": [D(10)], "ae": [{"st": D(200)[:7], "en": D(300)[:4]}]}, D(10)),
     ("after-death-ignored", {"sv": [D(10), D(120)], "dthdtc": D(100)}, D(10)),
     ("after-cut-ignored", {"sv": [D(10), "2028-07-15"]}, D(10)),
-    ("disposition-death-excluded", {"sv": [D(10)], "ds": [("DISPOSITION EVENT", "END OF STUDY", "DEATH", D(60))], "dthdtc": D(60)}, D(10)),
-    ("disposition-other-included", {"sv": [D(10)], "ds": [("DISPOSITION EVENT", "END OF STUDY", "LOST TO FOLLOW-UP", D(60))]}, D(60)),
+    ("disposition-death-excluded", {"sv": [D(10)], "ds": [("DISPOSITION EVENT", "STUDY PARTICIPATION", "DEATH", D(60))], "dthdtc": D(60)}, D(10)),
+    ("disposition-other-included", {"sv": [D(10)], "ds": [("DISPOSITION EVENT", "STUDY PARTICIPATION", "LOST TO FOLLOW-UP", D(60))]}, D(60)),
     ("tumour-assessment", {"rs": [(D(42), "SD")]}, D(42)),
     ("subsequent-therapy", {"cm": [D(77)]}, D(77)),
     ("randomization-only", {}, RAND),
@@ -82,9 +82,9 @@ def test_lstalvdt(case):
 
 def test_adsl_variables():
     adsl = derive([
-        {"id": "0001", "ex": [D(2), D(23)], "dthdtc": D(60)[:7], "sv": [D(23)], "age": 70.0,
-         "ds": [("DISPOSITION EVENT", "END OF TREATMENT", "ADVERSE EVENT", D(40)), ("DISPOSITION EVENT", "END OF STUDY", "DEATH", D(60))]},
-        {"id": "0002", "rand": None, "armcd": None, "arm": None, "ds": [("DISPOSITION EVENT", "END OF STUDY", "SCREEN FAILURE", "2026-02-20")]},
+        {"id": "0001", "ex": [D(2), D(23)], "dthdtc": D(60)[:7], "dthcaus": "PROGRESSIVE DISEASE", "sv": [D(23)], "age": 70.0,
+         "ds": [("DISPOSITION EVENT", "STUDY TREATMENT", "ADVERSE EVENT", D(40)), ("DISPOSITION EVENT", "STUDY PARTICIPATION", "DEATH", D(60))]},
+        {"id": "0002", "rand": None, "armcd": None, "arm": None, "ds": [("DISPOSITION EVENT", "STUDY PARTICIPATION", "SCREEN FAILURE", "2026-02-20")]},
         {"id": "0003", "armcd": "PEMBRO", "arm": "Pembrolizumab"},
     ], ("ADSL",)).datasets["ADSL"]
     r1, r2, r3 = adsl.rows(named=True)
@@ -94,6 +94,7 @@ def test_adsl_variables():
     assert (r1["EOTSTT"], r1["DCTREAS"], r1["EOSSTT"], r1["DCSREAS"], r1["EOSDT"]) == \
         ("DISCONTINUED", "ADVERSE EVENT", "DISCONTINUED", "DEATH", d(D(60)))
     assert (r1["DTHDT"], r1["DTHDTF"]) == (d(D(60)[:7] + "-01"), "D")
+    assert (r1["DTHCAUS"], r2["DTHCAUS"], r3["DTHCAUS"]) == ("PROGRESSIVE DISEASE", None, None)  # from DD PRCDTH
     assert (r2["ITTFL"], r2["SAFFL"], r2["TRT01P"], r2["EOSSTT"], r2["DCSREAS"]) == ("N", "N", None, "DISCONTINUED", "SCREEN FAILURE")
     assert (r3["TRT01PN"], r3["SAFFL"], r3["EOSSTT"], r3["EOTSTT"]) == (3, "N", "ONGOING", None)
     assert adsl.get_column("USUBJID").to_list() == [f"{STUDY}-000{i}" for i in (1, 2, 3)]
@@ -221,7 +222,7 @@ def test_strata_cps_hpv_ecog_from_declared_sources():
     data["SUPPDM"] = pl.DataFrame({"USUBJID": [u[0]] * 3, "QNAM": ["STRATCPS", "STRATHPV", "STRATECG"],
                                    "QVAL": ["CPS >= 20", "HPV-POSITIVE OROPHARYNGEAL", "1"], "IDVAR": [None] * 3},
                                   schema={"USUBJID": pl.String, "QNAM": pl.String, "QVAL": pl.String, "IDVAR": pl.String})
-    data["MI"] = pl.DataFrame({"USUBJID": [u[0], u[0], u[1], u[1], u[2]], "MITESTCD": ["PDL1", "HPV", "PDL1", "HPV", "PDL1"],
+    data["MI"] = pl.DataFrame({"USUBJID": [u[0], u[0], u[1], u[1], u[2]], "MITESTCD": ["PDL1", "P16INK4A", "PDL1", "P16INK4A", "PDL1"],
                                "MISTRESC": ["35", "POSITIVE", "5", "NEGATIVE", "12"], "MISTRESN": [35.0, None, 5.0, None, 12.0],
                                "MIDTC": [D(-20), D(-20), D(-20), D(-20), D(30)]})  # subject 3: sampled after randomization
     data["MH"] = pl.DataFrame({"USUBJID": u, "MHCAT": ["PRIMARY DIAGNOSIS"] * 3, "MHLOC": ["OROPHARYNX", "OROPHARYNX", "LARYNX"],

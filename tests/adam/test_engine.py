@@ -125,9 +125,9 @@ def test_derive_vars_disposition_statuses():
     from pipelines.adam.adsl import derive_vars_disposition
 
     base = pl.DataFrame({"USUBJID": ["1", "2", "3", "4"], "TRTSDT": [d(2026, 1, 2), d(2026, 1, 2), d(2026, 1, 2), None]})
-    ds = pl.DataFrame({"USUBJID": ["1", "2"], "DSSCAT": ["END OF TREATMENT"] * 2, "DSDECOD": ["COMPLETED", "ADVERSE EVENT"],
+    ds = pl.DataFrame({"USUBJID": ["1", "2"], "DSSCAT": ["STUDY TREATMENT"] * 2, "DSDECOD": ["COMPLETED", "ADVERSE EVENT"],
                        "DSSTDTC": ["2027-01-01", "2026-06-01"]})
-    out = derive_vars_disposition(base, ds, pl.col("DSSCAT") == "END OF TREATMENT", "EOTSTT", "DCTREAS", "EOTDT",
+    out = derive_vars_disposition(base, ds, pl.col("DSSCAT") == "STUDY TREATMENT", "EOTSTT", "DCTREAS", "EOTDT",
                                   ["COMPLETED"], ongoing_if=pl.col("TRTSDT").is_not_null())
     assert out["EOTSTT"].to_list() == ["COMPLETED", "DISCONTINUED", "ONGOING", None]
     assert out["DCTREAS"].to_list() == [None, "ADVERSE EVENT", None, None]

@@ -75,16 +75,17 @@ def test_suppdm_strata_randno_and_races(results):
 def test_ds(results):
     cols = ["USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "DSSCAT", "EPOCH", "DSDTC", "DSSTDTC", "DSSTDY"]
     IC, MS, DE = "INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", "DISPOSITION EVENT"
+    TRT, PART = "STUDY TREATMENT", "STUDY PARTICIPATION"  # DSSCAT, CDISC codelist C170443
     assert rows(results, "DS", cols) == [
         (S1, 1, IC, IC, MS, None, "SCREENING", "2026-02-05", "2026-02-05", -25),
         (S1, 2, "RANDOMIZED", "RANDOMIZED", MS, None, "SCREENING", "2026-03-01", "2026-03-01", -1),
-        (S1, 3, "PROGRESSIVE DISEASE", "PROGRESSIVE DISEASE", DE, "END OF TREATMENT", "TREATMENT", "2026-04-20", "2026-04-20", 50),
+        (S1, 3, "PROGRESSIVE DISEASE", "PROGRESSIVE DISEASE", DE, TRT, "TREATMENT", "2026-04-20", "2026-04-20", 50),
         # end of study for death: DSSTDTC is the date of death, DSDTC the date of the form
-        (S1, 4, "DEATH", "DEATH", DE, "END OF STUDY", "FOLLOW-UP", "2026-05-25", "2026-05-20", 80),
+        (S1, 4, "DEATH", "DEATH", DE, PART, "FOLLOW-UP", "2026-05-25", "2026-05-20", 80),
         (S2, 1, IC, IC, MS, None, "SCREENING", "2026-02-10", "2026-02-10", -22),
         (S2, 2, "RANDOMIZED", "RANDOMIZED", MS, None, "SCREENING", "2026-03-02", "2026-03-02", -2),
         (S3, 1, IC, IC, MS, None, "SCREENING", "2026-02-12", "2026-02-12", None),
-        (S3, 2, "SCREEN FAILURE", "SCREEN FAILURE", DE, "END OF STUDY", "SCREENING", "2026-02-26", "2026-02-26", None),
+        (S3, 2, "SCREEN FAILURE", "SCREEN FAILURE", DE, PART, "SCREENING", "2026-02-26", "2026-02-26", None),
     ]
 
 
@@ -168,11 +169,43 @@ def test_tu_tr_and_supptu(results):
 
 def test_mi_and_suppmi(results):
     assert rows(results, "MI", ["USUBJID", "MITESTCD", "MITSTDTL", "MIORRES", "MISTRESC", "MISTRESN", "MISPEC", "MIMETHOD", "MILOBXFL", "MIDTC"]) == [
-        (S1, "HPV", "P16 EXPRESSION", "Negative", "NEGATIVE", None, "TISSUE", "IMMUNOHISTOCHEMISTRY", "Y", "2026-02-15"),
+        (S1, "P16INK4A", None, "Negative", "NEGATIVE", None, "TISSUE", "IMMUNOHISTOCHEMISTRY", "Y", "2026-02-15"),
         (S1, "PDL1", "COMBINED POSITIVE SCORE", "25", "25", 25.0, "TISSUE", "IMMUNOHISTOCHEMISTRY", "Y", "2026-02-15"),
         (S3, "PDL1", "COMBINED POSITIVE SCORE", "0", "0", 0.0, "TISSUE", "IMMUNOHISTOCHEMISTRY", None, "2026-02-20"),
     ]
     assert rows(results, "SUPPMI", ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"]) == [(S1, "MISEQ", "2", "ASSAY", "22C3 pharmDx")]
+    # CDISC test names of C132262 for the CDISC test codes of C132263
+    assert sorted(set(rows(results, "MI", ["MITESTCD", "MITEST"]))) == [("P16INK4A", "p16-INK4A"), ("PDL1", "Programmed Death Ligand 1")]
+
+
+def test_dd_primary_cause_of_death():
+    """DD (SDTMIG 3.4): one PRCDTH record per subject whose primary cause of death is recorded; the
+    CRF answer in DDORRES (the cause specified for OTHER), the CRF category in DDSTRESC."""
+    assert rows(results_dd(), "DD", ["USUBJID", "DDSEQ", "DDTESTCD", "DDTEST", "DDORRES", "DDSTRESC", "DDDTC"]) == [
+        (S1, 1, "PRCDTH", "Primary Cause of Death", "Adverse event", "ADVERSE EVENT", None),
+        (S2, 1, "PRCDTH", "Primary Cause of Death", "Fall at home", "OTHER", None),
+    ]
+    recon = _DD["DD"].recon
+    excluded = recon.filter(pl.col("reason").is_not_null()).row(0, named=True)
+    assert (excluded["records_excluded"], excluded["reason"]) == (1, "primary cause of death not recorded")
+
+
+_DD: dict = {}
+
+
+def results_dd():
+    """The small study plus an OTHER cause (specified) for 1002 and a death form without a cause for 1003."""
+    if not _DD:
+        study = small_study()
+        study["DD"] = study["DD"] + [
+            {"SUBJID": "1002", "FOLDER": "LOG", "DTHDAT": "UN-JUN-2026", "DTHCAUS": "3", "DTHCAUSO": "Fall at home"},
+            {"SUBJID": "1003", "FOLDER": "LOG", "DTHDAT": "01-MAR-2026"},
+        ]
+        spec = load_spec(ROOT / "specs" / "sdtm.xlsx")
+        _DD.update(build_domains(raw_forms(study), spec, load_mappings(ROOT / "mappings"), select=["DD"]))
+        failures = validate_domain(spec, _DD["DD"], _DD)
+        assert failures.height == 0, failures
+    return _DD
 
 
 def test_mh_primary_diagnosis_and_rm_disease(results):
@@ -248,6 +281,19 @@ def test_trial_design(results):
     assert ts.filter(pl.col("TSPARMCD") == "TRT")["TSSEQ"].to_list() == [1, 2]
     # the data cut: latest complete date of the extract when no manifest gives it
     assert ts.filter(pl.col("TSPARMCD") == "DCUTDTC")["TSVAL"].to_list() == ["2026-05-25"]
+    # derived from the data: subjects randomized, earliest informed consent of a randomized subject
+    tsval = dict(rows(results, "TS", ["TSPARMCD", "TSVAL"]))
+    assert (tsval["ACTSUB"], tsval["SSTDTC"]) == ("2", "2026-02-05")
+    # a null value carries its null flavor (study not ended at the cut; not an add-on trial)
+    nf = {r[0]: r[1:] for r in rows(results, "TS", ["TSPARMCD", "TSVAL", "TSVALNF"])}
+    assert (nf["SENDTC"], nf["CURTRT"]) == ((None, "NAV"), (None, "NA"))
+    assert ts.filter(pl.col("TSVAL").is_null() & pl.col("TSVALNF").is_null()).height == 0
+    # parameters the FDA Technical Conformance Guide expects in TS
+    expected = {"ADDON", "AGEMAX", "AGEMIN", "LENGTH", "PLANSUB", "RANDOM", "SEXPOP", "STOPRULE", "TBLIND", "TCNTRL", "TDIGRP",
+                "TINDTP", "TITLE", "TPHASE", "TTYPE", "CURTRT", "OBJPRIM", "SPONSOR", "TRT", "COMPTRT", "INDIC", "PCLAS", "REGID",
+                "OUTMSPRI", "FCNTRY", "ADAPT", "DCUTDTC", "DCUTDESC", "INTMODEL", "NARMS", "STYPE", "INTTYPE", "SSTDTC", "SENDTC",
+                "ACTSUB", "HLTSUBJI", "SDTIGVER", "SDTMVER", "THERAREA", "EXTTIND", "PDSTIND", "PDPSTIND"}
+    assert expected <= set(ts["TSPARMCD"])
 
 
 def test_traceability_links_every_record_to_its_raw_record(results):

@@ -15,7 +15,9 @@ IG_CSV = ROOT.parent / "shared" / "reference" / "cdisc" / "sdtmig-3.4-variables.
 # CT-controlled variables deliberately without a variable-level CDISC codelist, and why.
 CT_EXCEPTIONS = {
     ("DS", "DSDECOD"): "value level by DSCAT: NCOMPLT (C66727) / PROTMLST (C114118)",
-    ("DS", "DSSCAT"): "study convention END OF TREATMENT / END OF STUDY (sponsor list)",
+    ("RS", "RSTESTCD"): "union list; value level by RSCAT: ONCRTSCD (C96782) / ECOG1TC (QRS)",
+    ("RS", "RSTEST"): "union list; value level by RSCAT: ONCRTS (C96781) / ECOG1TN (QRS)",
+    ("RS", "RSCAT"): "union of ONCRSCAT (C124298) and CCCAT (C118971) terms, each with its NCI code",
     ("RS", "RSSTRESC"): "value level by RSTESTCD (C96785 subsets, NY, ECOG scores)",
     ("TR", "TRSTRESC"): "value level by TRTESTCD (TUMSTATE, C124309)",
     ("MI", "MISPCCND"): "not collected (always null)",
