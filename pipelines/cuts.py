@@ -82,8 +82,14 @@ def _candidates(root: Path) -> list[Path]:
     return [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _links_out(root: Path, folder: Path) -> bool:
+    return folder.is_symlink() and not folder.resolve().is_relative_to(root.resolve())
+
+
 def discover_one(root: Path, folder: Path) -> list[Extract]:
     """The extract in ``folder`` (the root or one of its sub-folders), if it is complete."""
+    if folder != root and _links_out(root, folder):
+        return []  # never follow a link out of the landing folder, not even to read a manifest
     manifest = read_manifest(folder)
     if manifest is None:
         return []  # not (yet) a complete extract
@@ -92,8 +98,6 @@ def discover_one(root: Path, folder: Path) -> list[Extract]:
         if not date:
             raise CutError(f"{root / MANIFEST}: has no 'cut' date, so the extract's cut cannot be named")
         return [Extract(check_cut_key(date), root, date)]
-    if folder.is_symlink() and not folder.resolve().is_relative_to(root.resolve()):
-        return []  # never follow a link out of the landing folder
     if not CUT_KEY_RE.match(folder.name) or ".." in folder.name:
         raise CutError(f"{folder}: folder name is not a valid data cut key")
     return [Extract(folder.name, folder, _cut_date(manifest))]
@@ -112,6 +116,8 @@ def locate(root: str | Path, key: str) -> Extract:
     check_cut_key(key)
     root = Path(root)
     sub = root / key
+    if _links_out(root, sub):
+        raise CutError(f"{sub} is a link out of the landing folder {root}; it is not read")
     if sub.is_dir():
         manifest = read_manifest(sub)
         return Extract(key, sub, _cut_date(manifest) if manifest else None)

@@ -53,6 +53,13 @@ def _files(folder: Path, pattern: str = "*") -> list[Path]:
     return sorted(p for p in folder.rglob(pattern) if p.is_file() and not p.name.startswith("."))
 
 
+def _extract_files(extract_dir: Path) -> list[Path]:
+    """The files of the extract folder itself; a link out of the folder is not read."""
+    root = extract_dir.resolve()
+    return sorted(p for p in extract_dir.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.resolve().is_relative_to(root))
+
+
 def git_state(root: Path) -> dict:
     """The commit of the project checkout, and whether tracked files differ from it."""
     try:
@@ -86,7 +93,7 @@ def build_run_manifest(
     mappings_dir: Path,
     project_root: Path,
 ) -> dict:
-    extract_files = [p for p in _files(extract_dir) if p.parent == extract_dir]
+    extract_files = _extract_files(extract_dir)
     return {
         "study": study,
         "cut": cut,

@@ -5,14 +5,18 @@ Layout under ``$CDISC_OUTPUT_DIR``::
     cuts/<cut>/sdtm -> .versions/sdtm-<id>/     one folder per layer and cut (a symlink)
     cuts/<cut>/adam, cuts/<cut>/analysis        "
     cuts/<cut>/manifest.json                    run manifest of the cut
-    sdtm -> cuts/<latest>/sdtm                  the latest complete cut, one stable path
+    sdtm -> cuts/<latest>/.versions/sdtm-<id>/  the latest complete cut, one stable path
     adam, analysis                              "
 
 A layer is written into a fresh staging folder (files that the run does not rewrite are
 hard-linked from the current version first, so a partial materialization keeps the rest), then
 the layer's symlink is swapped to it in one ``rename``. A run killed at any moment therefore
 leaves the previous version complete and readable; its staging folder is removed by the next
-run. The top-level links move to a cut only once that cut is complete and is the newest.
+run. The top-level links move to a cut only once that cut is complete and is the newest, and
+they point at the cut's layer *versions* of that moment, not at the cut's layer links: re-running
+the published cut (a re-delivered extract) commits new versions layer by layer, but the
+top-level folders keep showing the previous complete set until the run publishes again (a
+version still published is kept by :meth:`LayerWriter.commit` and removed by :func:`publish`).
 """
 
 from __future__ import annotations
@@ -121,7 +125,8 @@ class LayerWriter:
         os.replace(self.path, final)
         swap_symlink(self.link, f"{VERSIONS}/{self.id}")
         self.committed = True
-        if previous is not None and previous != final and previous.parent == versions.resolve():
+        if (previous is not None and previous != final and previous.parent == versions.resolve()
+                and previous != _published_version(self.base, self.layer)):
             shutil.rmtree(previous, ignore_errors=True)
         return final
 
@@ -132,6 +137,17 @@ class LayerWriter:
 
 def cut_dir(output_dir: str | Path, cut: str) -> Path:
     return Path(output_dir) / "cuts" / cut
+
+
+def _published_version(base: Path, layer: str) -> Path | None:
+    """The version folder of ``base`` (``<output>/cuts/<cut>``) that ``<output>/<layer>`` shows."""
+    top = base.parent.parent / layer
+    if base.parent.name != "cuts" or not top.is_symlink():
+        return None
+    parts = Path(os.readlink(top)).parts
+    if len(parts) == 4 and parts[0] == "cuts" and parts[1] == base.name and parts[2] == VERSIONS:
+        return (base / VERSIONS / parts[3]).resolve()
+    return None
 
 
 def published_cut(output_dir: str | Path, layer: str = "sdtm") -> str | None:
@@ -156,8 +172,17 @@ def publish(output_dir: str | Path, cut: str, cut_date: str | None, layers=LAYER
             return False
     for layer in layers:
         target = cut_dir(output_dir, cut) / layer
-        if target.exists():
-            swap_symlink(output_dir / layer, f"cuts/{cut}/{layer}")
+        if not target.exists():
+            continue
+        link = output_dir / layer
+        old = link.resolve() if link.is_symlink() and link.exists() else None
+        version = os.readlink(target) if target.is_symlink() else layer
+        swap_symlink(link, f"cuts/{cut}/{version}")
+        # The version published until now, if no cut shows it any more (the cut was re-run).
+        if old is not None and old.parent.name == VERSIONS and old != link.resolve():
+            owner = old.parent.parent / layer
+            if not (owner.is_symlink() and owner.resolve() == old):
+                shutil.rmtree(old, ignore_errors=True)
     return True
 
 

@@ -15,7 +15,7 @@ import polars as pl
 from ..cuts import MANIFEST, read_manifest as load_manifest
 from ..metadata.model import Spec
 from ..metadata.validation import FAILURE_SCHEMA, empty_failures, validate
-from .reader import TRACKING_COLUMNS, FileInfo, FormRead, find_form_file, read_form
+from .reader import TRACKING_COLUMNS, FileInfo, FormRead, find_form_file, read_form, refused_form
 from .schema import edc_schema
 
 
@@ -33,8 +33,13 @@ __all__ = [
 
 
 def read_extract_form(extract_dir: str | Path, spec: Spec, form: str) -> FormRead:
+    """Read the form's file; a file that is a link out of the extract folder is not read."""
     dataset = spec.dataset(form)
-    return read_form(find_form_file(Path(extract_dir), dataset.name), dataset)
+    extract_dir = Path(extract_dir)
+    path = find_form_file(extract_dir, dataset.name)
+    if path is not None and not path.resolve().is_relative_to(extract_dir.resolve()):
+        return refused_form(path, dataset, "file is a link out of the extract folder (not read)")
+    return read_form(path, dataset)
 
 
 def read_extract(extract_dir: str | Path, spec: Spec) -> dict[str, FormRead]:

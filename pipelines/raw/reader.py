@@ -58,6 +58,12 @@ def find_form_file(extract_dir: Path, form: str) -> Path | None:
     return found[0] if found else None
 
 
+def refused_form(path: Path, dataset: Dataset, rule: str) -> FormRead:
+    """A form file that is there but must not be read (e.g. a link out of the extract)."""
+    failures = pl.DataFrame([_failure(path.name, None, None, rule)], schema=FAILURE_SCHEMA)
+    return FormRead(dataset.name, path, empty_form_frame(dataset), failures)
+
+
 def _failure(file: str, record: int | None, variable: str | None, rule: str, value: str | None = None) -> dict:
     return {"dataset": file, "record": record, "subject": None, "variable": variable, "rule": rule, "value": value}
 
