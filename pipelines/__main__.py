@@ -9,7 +9,8 @@
 The same as ``python -m pipelines.simulate ...``, ``python -m pipelines.defs.cuts register`` and
 ``dagster asset materialize -m pipelines.definitions --select '*' --partition <cut>``, without
 starting Python and importing Dagster three times (seconds on a 10-second job). Exit status 0
-when every selected asset and blocking check succeeded.
+when every selected asset and blocking check succeeded. The steps run in this process unless
+``CDISC_EXECUTOR`` selects the multiprocess or Celery executor (``pipelines.defs.executors``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ def run(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")  # beta/preview notices
+    from .defs.executors import ExecutorChoiceError, execute_cut, select_executor
     from .defs.resources import StudyPaths
+
+    try:
+        select_executor()  # CDISC_EXECUTOR and its settings, before any work
+    except ExecutorChoiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     paths = StudyPaths.from_env()
     _generate_if_empty(Path(paths.extract_dir), args.subjects, args.seed, args.cutoff)
@@ -67,9 +75,13 @@ def run(argv: list[str] | None = None) -> int:
     selection = None if args.select in ("*", "") else list(dg.AssetSelection.from_string(args.select).resolve(graph))
     print(f"materializing data cut {cut} ({'every asset' if selection is None else f'{len(selection)} assets'}) "
           f"in the Dagster instance at {instance.root_directory}", flush=True)
-    job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=instance, partition_key=cut, asset_selection=selection,
-                                    raise_on_error=False)
+    # In process by default; CDISC_EXECUTOR=multiprocess or celery runs the steps in other
+    # processes through dagster.execute_job (pipelines.defs.executors).
+    try:
+        result = execute_cut(instance, cut, selection, defs=defs)
+    except ExecutorChoiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not result.success:
         failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
         for c in failed:

@@ -3,7 +3,8 @@
 In-process execution is the default because the pipeline is a handful of wide steps over
 in-memory frames, where the multiprocess executor's per-step start-up (about 1.5 s a step on
 our machines) would cost more than the work. ``CDISC_EXECUTOR=multiprocess`` or ``celery``
-selects another executor (README, operators).
+selects another executor (``pipelines.defs.executors``; README, operators): the choice is made
+when this module is imported, so the UI, the daemon, the CLI and every step process follow it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .defs.adam import adam_assets
 from .defs.analysis import analysis_os
 from .defs.cuts import edc_landing_sensor, nightly_schedule
 from .defs.deliverables import deliverables_assets
+from .defs.executors import select_executor
 from .defs.jobs import all_assets_job
 from .defs.raw import raw_assets
 from .defs.release import deliverables_release
@@ -21,7 +23,8 @@ from .defs.resources import ParquetFrameIOManager, StudyPaths
 from .defs.sdtm import sdtm_assets
 
 
-def build_definitions(paths: StudyPaths | None = None) -> dg.Definitions:
+def build_definitions(paths: StudyPaths | None = None, executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+    """The code location; ``executor`` defaults to the one ``$CDISC_EXECUTOR`` selects."""
     paths = paths or StudyPaths.from_env()
     return dg.Definitions(
         assets=[raw_assets, sdtm_assets, adam_assets, analysis_os, deliverables_assets, deliverables_release],
@@ -29,7 +32,7 @@ def build_definitions(paths: StudyPaths | None = None) -> dg.Definitions:
         schedules=[nightly_schedule],
         sensors=[edc_landing_sensor],
         resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir)},
-        executor=dg.in_process_executor,
+        executor=executor or select_executor(),
     )
 
 
