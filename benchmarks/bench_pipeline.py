@@ -43,9 +43,12 @@ def timed(cmd: list[str], env: dict, log: Path) -> tuple[float, float, str]:
 
 
 def steps(text: str) -> dict[str, float]:
+    """Step durations from the run log ("in 512ms", "in 9.6s", "in 1m5s")."""
     out = {}
-    for name, value, unit in re.findall(r'Finished execution of step "([^"]+)" in ([\d.]+)(ms|s)', text):
-        out[name] = float(value) / (1000 if unit == "ms" else 1)
+    for name, minutes, seconds, ms in re.findall(
+        r'Finished execution of step "([^"]+)" in (?:(\d+)m)?(?:([\d.]+)s)?(?:([\d.]+)ms)?', text
+    ):
+        out[name] = float(minutes or 0) * 60 + float(seconds or 0) + float(ms or 0) / 1000
     return out
 
 

@@ -8,7 +8,10 @@ One writer for SDTM and ADaM. What it guarantees, beyond what pyreadstat does on
   labels <= 40 ASCII characters, character values <= 200 bytes and ASCII only — a violation is an
   :class:`XptError` naming the file, variable and record, never a silent truncation;
 * character length = the longest value present (pyreadstat's behaviour, which FDA asks for);
-* NaN is refused (pyreadstat would write it as infinity); polars ``Date`` columns are written as
+* NaN is refused (pyreadstat would write it as infinity), and so are numbers an IBM double
+  cannot hold (they would become 0 or infinity: magnitudes below 16**-65 or from 2**249, which
+  includes infinity) and integers beyond 2**53; every other number is held exactly, so a file
+  reads back to the values it was written from; polars ``Date`` columns are written as
   SAS dates; a row that is blank in every column of an all-character dataset is refused (readers
   drop such trailing rows);
 * byte-identical output for identical input: the four creation/modification timestamps in the
@@ -39,6 +42,13 @@ MAX_CHAR_BYTES = 200
 TIMESTAMP_OFFSETS = (144, 160, 464, 480)
 _NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+# Magnitudes written: [IBM_MIN, IBM_MAX) and 0. An XPORT (IBM System/370) double holds
+# [16**-65, 16**63) and every IEEE double in it exactly, but readstat (pyreadstat, R haven)
+# writes magnitudes from 2**249 (about 9.05e74) as infinity; both engines must agree.
+IBM_MIN = 16.0**-65
+IBM_MAX = 2.0**249
 
 
 class XptError(ValueError):
@@ -109,10 +119,26 @@ def check_xpt_rules(df: pl.DataFrame, dataset: Dataset, file_name: str) -> None:
                 i = int(non_ascii.arg_true()[0])
                 raise XptError(f"{file_name}: variable {name}, record {i + 1}: non-ASCII value {s[i]!r}")
         elif dtype in (pl.Float32, pl.Float64):
-            nan = df.get_column(name).is_nan()
+            s = df.get_column(name)
+            nan = s.is_nan()
             if nan.any():
                 i = int(nan.arg_true()[0])
                 raise XptError(f"{file_name}: variable {name}, record {i + 1}: NaN (use a missing value)")
+            # XPORT numbers are IBM doubles: every IEEE double in their range is held exactly,
+            # outside it a value would become 0 or infinity (readers differ), so it is refused
+            a = s.abs()
+            out = ((a >= IBM_MAX) | ((a < IBM_MIN) & (a > 0))).fill_null(False)
+            if out.any():
+                i = int(out.arg_true()[0])
+                raise XptError(f"{file_name}: variable {name}, record {i + 1}: {s[i]!r} is outside the range of "
+                               f"XPORT numbers (magnitude {IBM_MIN:.3g} to {IBM_MAX:.3g}, or 0)")
+        elif dtype.is_integer():
+            s = df.get_column(name)
+            big = ((s > 2**53) | (s < -(2**53))).fill_null(False)
+            if big.any():
+                i = int(big.arg_true()[0])
+                raise XptError(f"{file_name}: variable {name}, record {i + 1}: integer {s[i]} has more digits than "
+                               f"an XPORT number holds exactly (at most 2**53)")
     if df.height and all(dt_ == pl.String for dt_ in df.schema.values()):
         blank = pl.all_horizontal([pl.col(c).fill_null("").str.strip_chars() == "" for c in df.columns])
         rows = df.select(blank.alias("b")).get_column("b")
@@ -159,7 +185,7 @@ def _char_block(s: pl.Series, width: int) -> np.ndarray:
     """A String series as an (n, width) block of ASCII bytes, blank padded; null -> blanks."""
     if s.len() == 0:
         return np.empty((0, width), dtype=np.uint8)
-    padded = s.fill_null("").str.pad_end(width).str.join("").item().encode("ascii")
+    padded = s.fill_null("").str.pad_end(width).str.join("").cast(pl.Binary).item()
     return np.frombuffer(padded, dtype=np.uint8).reshape(-1, width)
 
 

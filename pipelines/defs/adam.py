@@ -113,7 +113,8 @@ def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefiniti
                 md["xpt"] = dg.MetadataValue.text(
                     "not written: a blocking check failed in this step; the previous version of the layer is kept"
                 )
-            yield dg.Output(df, output_name=key.path[-1], metadata=md)
+            # nothing stored when the layer is not committed (the frame matches the XPT file)
+            yield dg.Output(df if all_passed else None, output_name=key.path[-1], metadata=md)
             yield check_result(context, key, CHECK, failures[name], f"{name} spec validation",
                                {"warnings": dg.MetadataValue.int(len(result.warnings))})
 

@@ -56,6 +56,12 @@ def write_parquet_atomic(df: pl.DataFrame, path: Path) -> None:
     atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False))
 
 
+def stored_frame_path(store_dir: str | Path, key: dg.AssetKey, partition: str | None) -> Path:
+    """Where :class:`ParquetFrameIOManager` keeps an asset's frame (of one partition)."""
+    name = "__".join(key.path) + ".parquet"
+    return Path(store_dir) / partition / name if partition else Path(store_dir) / name
+
+
 class ParquetFrameIOManager(dg.ConfigurableIOManager):
     """Stores each asset's polars frame as ``<base_dir>/<asset key>.parquet`` (atomic rename).
 
@@ -65,9 +71,7 @@ class ParquetFrameIOManager(dg.ConfigurableIOManager):
     base_dir: str
 
     def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
-        name = "__".join(key.path) + ".parquet"
-        base = Path(self.base_dir)
-        return base / partition / name if partition else base / name
+        return stored_frame_path(self.base_dir, key, partition)
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
         if obj is None:

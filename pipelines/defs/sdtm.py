@@ -20,6 +20,7 @@ complete date in the extract.
 
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -137,14 +138,16 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                     "data_cut_date": dg.MetadataValue.text(str(cut)),
                     "mapping": dg.MetadataValue.path(str(Path(paths.mappings_dir) / mappings_now.domains[name].path)),
                 }
-                passed = spec_failures.height == 0 and cross.height == 0
-                if passed:
-                    written = write_xpt(r.data, layer.path, spec_now.dataset(name), timestamp)
-                    md["xpt"] = dg.MetadataValue.path(str(layer.link / written.path.name))
-                    md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(written.path))
-                events.append((name, key, r.data, md, spec_failures, cross, passed))
+                events.append((name, key, r.data, md, spec_failures, cross, spec_failures.height == 0 and cross.height == 0))
             all_passed = all(e[-1] for e in events)
             if all_passed:
+                # the files are independent: two at a time (the encoding releases the GIL)
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    written = list(pool.map(
+                        lambda e: write_xpt(e[2], layer.path, spec_now.dataset(e[0]), timestamp), events))
+                for (name, key, data, md, *_), w in zip(events, written):
+                    md["xpt"] = dg.MetadataValue.path(str(layer.link / w.path.name))
+                    md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(w.path))
                 write_reconciliation({n: results[n] for n in selected}, layer.path)
                 layer.commit()
         for name, key, data, md, spec_failures, cross, passed in events:
@@ -152,7 +155,9 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                 md["xpt"] = dg.MetadataValue.text(
                     "not written: a blocking check failed in this step; the previous version of the layer is kept"
                 )
-            yield dg.Output(data, output_name=key.path[-1], metadata=md)
+            # the stored frame always matches the committed layer: nothing is stored for a step
+            # whose checks failed (the previous frame stays, as the previous XPT does)
+            yield dg.Output(data if all_passed else None, output_name=key.path[-1], metadata=md)
             yield check_result(context, key, CHECK, spec_failures, f"{name} mapping and spec validation")
             yield check_result(context, key, CROSS_CHECK, cross, f"{name} cross-domain rules")
 

@@ -166,12 +166,14 @@ def ibm_to_ieee(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _frame(layout: XptLayout, raw: np.ndarray) -> pl.DataFrame:
-    """A (rows, row_length) uint8 matrix -> typed columns."""
+def _frame(layout: XptLayout, raw: np.ndarray, columns: frozenset[str] | None = None) -> pl.DataFrame:
+    """A (rows, row_length) uint8 matrix -> typed columns (only ``columns``, when given)."""
     n = raw.shape[0]
     cols = {}
     chars = []
     for v in layout.variables:
+        if columns is not None and v.name not in columns:
+            continue
         block = raw[:, v.position:v.position + v.length]
         if v.type == "Num":
             b = np.zeros((n, 8), dtype=np.uint8)
@@ -204,8 +206,10 @@ CHUNK_BYTES = 64 * 2**20
 """Upper bound of the raw bytes read per chunk (wide rows get fewer rows per chunk)."""
 
 
-def iter_frames(path: str | os.PathLike[str], chunk_rows: int, layout: XptLayout | None = None) -> Iterator[pl.DataFrame]:
-    """The observations in chunks of at most ``chunk_rows`` rows and about 64 MB (one chunk in memory at a time)."""
+def iter_frames(path: str | os.PathLike[str], chunk_rows: int, layout: XptLayout | None = None,
+                columns: frozenset[str] | None = None) -> Iterator[pl.DataFrame]:
+    """The observations in chunks of at most ``chunk_rows`` rows and about 64 MB (one chunk in
+    memory at a time); only ``columns`` are decoded when given."""
     layout = layout or read_layout(path)
     chunk_rows = max(1, min(chunk_rows, CHUNK_BYTES // layout.row_length))
     if layout.rows == 0:
@@ -218,5 +222,5 @@ def iter_frames(path: str | os.PathLike[str], chunk_rows: int, layout: XptLayout
             chunk = fh.read(n * layout.row_length)
             if len(chunk) != n * layout.row_length:
                 raise UnsupportedXpt(f"{layout.path.name}: file shorter than its observations")
-            yield _frame(layout, np.frombuffer(chunk, dtype=np.uint8).reshape(n, layout.row_length))
+            yield _frame(layout, np.frombuffer(chunk, dtype=np.uint8).reshape(n, layout.row_length), columns)
             done += n

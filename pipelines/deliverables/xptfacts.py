@@ -111,12 +111,14 @@ def _typed(data: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
     return data.select(exprs)
 
 
-def iter_chunks(facts: XptFacts, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """The whole file in chunks of ``chunk_rows`` rows (memory stays flat for large datasets)."""
+def iter_chunks(facts: XptFacts, chunk_rows: int, columns: Iterable[str] | None = None) -> Iterator[pl.DataFrame]:
+    """The file in chunks of ``chunk_rows`` rows (memory stays flat for large datasets); every
+    column, or only ``columns``."""
     offset = 0
+    wanted = frozenset(columns) if columns is not None else None
     if facts.fast:
         try:
-            for chunk in iter_frames(facts.path, chunk_rows):
+            for chunk in iter_frames(facts.path, chunk_rows, columns=wanted):
                 yield chunk
                 offset += chunk.height
             return
@@ -124,7 +126,8 @@ def iter_chunks(facts: XptFacts, chunk_rows: int) -> Iterator[pl.DataFrame]:
             pass  # e.g. a non-ASCII value: pyreadstat reads on from where the fast reader stopped
     while True:
         data, _ = pyreadstat.read_xport(str(facts.path), row_offset=offset, row_limit=chunk_rows,
-                                        output_format="polars", disable_datetime_conversion=True)
+                                        output_format="polars", disable_datetime_conversion=True,
+                                        usecols=sorted(wanted) if wanted is not None else None)
         chunk = _typed(data, facts)
         if chunk.height:
             yield chunk
@@ -148,7 +151,7 @@ def read_columns(facts: XptFacts, columns: Iterable[str], chunk_rows: int = 1_00
     """
     present = facts.names
     wanted = [c for c in dict.fromkeys(columns) if c in present] or present[:1]
-    parts = [chunk.select(wanted) for chunk in iter_chunks(facts, chunk_rows)]
+    parts = [chunk.select(wanted) for chunk in iter_chunks(facts, chunk_rows, columns=wanted)]
     if not parts:
         return pl.DataFrame({c: pl.Series([], dtype=pl.String if facts.column(c).type == "Char" else pl.Float64) for c in wanted})
     return parts[0] if len(parts) == 1 else pl.concat(parts)

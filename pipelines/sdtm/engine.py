@@ -126,9 +126,10 @@ class _Builder:
         self.inputs: dict[tuple, pl.DataFrame] = {}
         # base stages another dataset reads; the others are dropped once their final stage exists
         # (at 78,000 subjects keeping every base stage doubles the memory of the build)
-        self.base_needed = {
-            d for dm in mappings.domains.values() for d, stage in dm.domain_dependencies() if stage == "base"
-        }
+        deps = [dep for dm in mappings.domains.values() for dep in dm.domain_dependencies()]
+        self.base_needed = {d for d, stage in deps if stage == "base"}
+        # final stages another dataset reads; the others are dropped once their result is taken
+        self.final_needed = {d for d, stage in deps if stage != "base"}
         self.context_values = {
             "studyid": mappings.study.studyid,
             "data_cut": data_cut.isoformat() if data_cut else None,
@@ -399,6 +400,8 @@ class _Builder:
         ) if self.recon[domain] else _empty(RECON_SCHEMA)
         found = self.issues.get(domain) or []
         issues = pl.concat(found).cast(FAILURE_SCHEMA) if found else empty_failures()
+        if domain not in self.final_needed:
+            self.final.pop(domain, None)  # the result keeps the columns it needs, not the working ones
         return DomainResult(dataset=domain, data=data, trace=trace, recon=recon, issues=issues)
 
 

@@ -163,5 +163,31 @@ def test_numpy_engine_zero_records_and_overflow(tmp_path):
     a = write_xpt(frame().head(0), tmp_path / "a", dataset(), CUT, engine="pyreadstat").path.read_bytes()
     b = write_xpt(frame().head(0), tmp_path / "b", dataset(), CUT, engine="numpy").path.read_bytes()
     assert a == b
-    with pytest.raises(XptError, match=r"variable XXSTRESN, record 1: 1e\+300 cannot be stored"):
+    with pytest.raises(XptError, match=r"variable XXSTRESN, record 1: 1e\+300 is outside the range of XPORT numbers"):
         write_xpt(frame(XXSTRESN=[1e300, 1.0]), tmp_path / "c", dataset(), CUT, engine="numpy")
+
+
+@pytest.mark.parametrize("engine", ["numpy", "pyreadstat"])
+@pytest.mark.parametrize("value", [1e-300, -1e-79, 2.0**249, -9.1e74, float("inf"), float("-inf")])
+def test_numbers_an_ibm_double_cannot_hold_are_refused_by_both_engines(tmp_path, engine, value):
+    # pyreadstat would write underflow as 0 and overflow as its "infinity": a silent change
+    with pytest.raises(XptError, match=r"variable XXSTRESN, record 2: .* is outside the range of XPORT numbers"):
+        write_xpt(frame(XXSTRESN=[1.0, value]), tmp_path, dataset(), CUT, engine=engine)
+    assert not (tmp_path / "xx.xpt").exists()
+
+
+def test_the_ends_of_the_ibm_range_are_written_exactly(tmp_path):
+    from pipelines.xpt import IBM_MAX, IBM_MIN
+    import numpy as np
+    top = float(np.nextafter(IBM_MAX, 0))
+    values = [IBM_MIN, -IBM_MIN, top, -top, 0.0]
+    rows = frame().sample(len(values), with_replacement=True, seed=1).with_columns(XXSTRESN=pl.Series(values))
+    a = write_xpt(rows, tmp_path / "a", dataset(), CUT, engine="numpy").path
+    b = write_xpt(rows, tmp_path / "b", dataset(), CUT, engine="pyreadstat").path
+    assert a.read_bytes() == b.read_bytes()
+    assert read_xpt(a).data["XXSTRESN"].to_list() == values
+
+
+def test_an_integer_beyond_2_53_is_refused(tmp_path):
+    with pytest.raises(XptError, match=r"variable XXSEQ, record 1: integer 9007199254740993 has more digits"):
+        write_xpt(frame(XXSEQ=[2**53 + 1, 1]), tmp_path, dataset(), CUT)
