@@ -45,10 +45,9 @@ def timed(cmd: list[str], env: dict, log: Path) -> tuple[float, float, str]:
 def steps(text: str) -> dict[str, float]:
     """Step durations from the run log ("in 512ms", "in 9.6s", "in 1m5s")."""
     out = {}
-    for name, minutes, seconds, ms in re.findall(
-        r'Finished execution of step "([^"]+)" in (?:(\d+)m)?(?:([\d.]+)s)?(?:([\d.]+)ms)?', text
-    ):
-        out[name] = float(minutes or 0) * 60 + float(seconds or 0) + float(ms or 0) / 1000
+    unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for name, duration in re.findall(r'Finished execution of step "([^"]+)" in ((?:[\d.]+(?:ms|s|m|h))+)', text):
+        out[name] = sum(float(v) * unit[u] for v, u in re.findall(r"([\d.]+)(ms|s|m|h)", duration))
     return out
 
 

@@ -58,7 +58,7 @@ def run(argv: list[str] | None = None) -> int:
 
     import dagster as dg
 
-    from .definitions import build_definitions
+    from .definitions import defs  # built from the same environment as paths
     from .defs.cuts import register
 
     instance = dg.DagsterInstance.get()
@@ -70,7 +70,6 @@ def run(argv: list[str] | None = None) -> int:
     if cut not in keys:
         print(f"error: data cut {cut!r} is not in {paths.extract_dir} (found: {', '.join(keys)})", file=sys.stderr)
         return 2
-    defs = build_definitions(paths)
     graph = defs.resolve_asset_graph()
     selection = None if args.select in ("*", "") else list(dg.AssetSelection.from_string(args.select).resolve(graph))
     print(f"materializing data cut {cut} ({'every asset' if selection is None else f'{len(selection)} assets'}) "
@@ -78,7 +77,7 @@ def run(argv: list[str] | None = None) -> int:
     # In process by default; CDISC_EXECUTOR=multiprocess or celery runs the steps in other
     # processes through dagster.execute_job (pipelines.defs.executors).
     try:
-        result = execute_cut(instance, cut, selection, defs=defs)
+        result = execute_cut(instance, cut, selection)
     except ExecutorChoiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

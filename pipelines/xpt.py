@@ -24,6 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,7 +161,7 @@ def _rec(text: bytes) -> bytes:
     return text.ljust(80, b" ")
 
 
-def _ibm_double(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+def _ibm_double(values: np.ndarray, missing: np.ndarray, offset: int = 0) -> np.ndarray:
     """IEEE 754 doubles -> IBM System/370 doubles, (n, 8) uint8, vectorised; missing -> '.' 0 ... 0."""
     x = np.ascontiguousarray(values, dtype=np.float64)
     bits = x.view(np.uint64)
@@ -172,7 +174,7 @@ def _ibm_double(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     bad = ~zero & ((exp16 < 0) | (exp16 > 127))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise OverflowError(f"record {i + 1}: {float(x[i])!r} cannot be stored as an IBM double")
+        raise OverflowError(f"record {offset + i + 1}: {float(x[i])!r} cannot be stored as an IBM double")
     frac = m << k.astype(np.uint64)
     word = (sign << np.uint64(63)) | (np.clip(exp16, 0, 127).astype(np.uint64) << np.uint64(56)) | frac
     word = np.where(zero, np.uint64(0), word)
@@ -219,8 +221,8 @@ def _xport_bytes(df: pl.DataFrame, name: str, label: str, labels: dict, formats:
 
 
 def _write_xport(fh, df: pl.DataFrame, name: str, label: str, labels: dict, formats: dict, stamp: bytes) -> None:
-    """Write an XPORT v5 file: headers, NAMESTR records, then the observations as one (rows x
-    record length) byte array filled column block by column block, written without copies."""
+    """Write an XPORT v5 file: headers, NAMESTR records, then the observations in blocks of rows,
+    each a (rows x record length) byte array filled column by column, written without copies."""
     cols = df.columns
     parts = [
         _rec(_HEADER.format("LIBRARY ", "000000000000000000000000000000  ").encode()),
@@ -233,21 +235,10 @@ def _write_xport(fh, df: pl.DataFrame, name: str, label: str, labels: dict, form
         _rec(_HEADER.format("NAMESTR ", f"000000{len(cols):04d}00000000000000000000  ").encode()),
     ]
     widths = {c: (max(1, int(df.get_column(c).str.len_bytes().max() or 0)) if df.schema[c] == pl.String else 8) for c in cols}
-    obs = np.empty((df.height, sum(widths.values())), dtype=np.uint8)
     namestr, pos = [], 0
     for i, c in enumerate(cols, start=1):
-        s = df.get_column(c)
         width = widths[c]
-        if s.dtype == pl.String:
-            obs[:, pos:pos + width] = _char_block(s, width)
-            ntype, nfj = 2, 0
-        else:
-            values, missing = _numeric_values(s)
-            try:
-                obs[:, pos:pos + width] = _ibm_double(values, missing)
-            except OverflowError as exc:
-                raise XptError(f"{name.lower()}.xpt: variable {c}, {exc}") from None
-            ntype, nfj = 1, 1
+        ntype, nfj = (2, 0) if df.schema[c] == pl.String else (1, 1)
         fname, fl, fd = _parse_format(formats.get(c))
         ns = (np.array([ntype, 0, width, i], dtype=">i2").tobytes() + c.encode().ljust(8) + (labels.get(c) or "").encode().ljust(40)
               + fname.ljust(8) + np.array([fl, fd, nfj, 0], dtype=">i2").tobytes() + b" " * 8
@@ -259,9 +250,53 @@ def _write_xport(fh, df: pl.DataFrame, name: str, label: str, labels: dict, form
     parts.append(ns_bytes)
     parts.append(_rec(_HEADER.format("OBS     ", "000000000000000000000000000000  ").encode()))
     fh.write(b"".join(parts))
+    # The observations, a block of rows at a time (memory stays at a few blocks whatever the
+    # size of the dataset); blocks are encoded two at a time and written in order.
+    starts = range(0, df.height, ENCODE_ROWS)
+    encode = lambda start: _observations(df.slice(start, ENCODE_ROWS), widths, name, start)  # noqa: E731
+    size = 0
+    if df.height <= ENCODE_ROWS:  # one block: no thread
+        size = _write_block(fh, encode(0))
+        fh.write(b" " * (-size % 80))
+        return
+    with ThreadPoolExecutor(max_workers=ENCODE_WORKERS) as pool:
+        pending = deque()
+        for start in starts:
+            pending.append(pool.submit(encode, start))
+            if len(pending) > ENCODE_WORKERS:
+                size += _write_block(fh, pending.popleft().result())
+        while pending:
+            size += _write_block(fh, pending.popleft().result())
+    fh.write(b" " * (-size % 80))
+
+
+# Rows encoded per block, and blocks encoded at the same time (numpy and polars release the GIL).
+ENCODE_ROWS = 131_072
+ENCODE_WORKERS = 2
+
+
+def _observations(df: pl.DataFrame, widths: dict[str, int], name: str, offset: int) -> np.ndarray:
+    """Rows of ``df`` as a (rows x record length) byte array, filled column block by column block."""
+    obs = np.empty((df.height, sum(widths.values())), dtype=np.uint8)
+    pos = 0
+    for c, width in widths.items():
+        s = df.get_column(c)
+        if s.dtype == pl.String:
+            obs[:, pos:pos + width] = _char_block(s, width)
+        else:
+            values, missing = _numeric_values(s)
+            try:
+                obs[:, pos:pos + width] = _ibm_double(values, missing, offset)
+            except OverflowError as exc:
+                raise XptError(f"{name.lower()}.xpt: variable {c}, {exc}") from None
+        pos += width
+    return obs
+
+
+def _write_block(fh, obs: np.ndarray) -> int:
     if obs.size:
         fh.write(memoryview(obs).cast("B"))
-    fh.write(b" " * (-obs.size % 80))
+    return obs.size
 
 
 def write_xpt(

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import openpyxl
 
 from ..metadata.model import SpecError
 from .tte import TteParameter, TteSource, resolve_sources
@@ -251,6 +250,8 @@ def load_config(path: str | os.PathLike[str]) -> StudyConfig:
         raise SpecError(f"{p}: specification workbook not found") from None
     key = (str(p), st.st_size, st.st_mtime_ns)
     if key not in _CACHE:
+        import openpyxl  # imported only when the workbook is read
+
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
         try:
             sheets = {name: _sheet(wb, name) for name in CONFIG_SHEETS}

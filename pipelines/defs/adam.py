@@ -19,6 +19,7 @@ import polars as pl
 from ..adam import SdtmPackage, derive_adam, load_config, validate_adam, write_adam
 from ..adam.pipeline import DATASETS
 from ..cuts import Extract
+from ..fileio import sha256_file
 from ..metadata import load_spec
 from . import settings
 from .checks import check_result, table_schema
@@ -101,6 +102,7 @@ def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefiniti
         with paths.layer(context.partition_key, "adam") as layer:
             if all_passed:
                 written = {w.path.stem.upper(): w for w in write_adam(result, spec_now, layer.path, selected)}
+                sha = {name: sha256_file(w.path) for name, w in written.items()}
                 layer.commit()
         for name in selected:
             key = dg.AssetKey(f"adam__{name.lower()}")
@@ -109,6 +111,7 @@ def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefiniti
             md["data_cut_date"] = dg.MetadataValue.text(str(result.data_cut_date))
             if name in written:
                 md["xpt"] = dg.MetadataValue.path(str(layer.link / written[name].path.name))
+                md["xpt_sha256"] = dg.MetadataValue.text(sha[name])
             else:
                 md["xpt"] = dg.MetadataValue.text(
                     "not written: a blocking check failed in this step; the previous version of the layer is kept"

@@ -26,12 +26,13 @@ import polars as pl
 
 from ..deliverables import NothingToDescribe, publish_dataset_json, publish_define
 from ..deliverables.build import DefineResult
+from ..fileio import sha256_file
 from ..metadata import load_spec
 from ..metadata.validation import failures_markdown
 from . import settings
 from .checks import check_result
 from .partitions import DATA_CUTS
-from .resources import StudyPaths, stored_frame_path
+from .resources import StudyPaths, frame_written_to
 
 GROUP = "deliverables"
 LAYERS = {"sdtm": settings.SDTM_SPEC, "adam": settings.ADAM_SPEC}
@@ -64,14 +65,23 @@ class DeliverablesConfig(dg.Config):
     by the test suite (tests/deliverables)."""
 
 
-def stored_frame(paths: StudyPaths, layer: str, dataset: str, cut: str) -> pl.DataFrame | None:
-    """The frame a layer's XPT file was written from, as the layer step stored it (None if absent).
+class StoredFrames:
+    """The frames a layer step stored, as a :data:`pipelines.deliverables.package.FrameSource`.
 
-    The layer steps store a frame only when they commit the layer, so it matches the XPT file;
-    reading it is much cheaper than decoding the XPT file again for Dataset-JSON.
+    A frame is given only if its recorded SHA-256 is that of the XPT file now in the layer (so
+    it is the frame that file was written from); reading it is much cheaper than decoding the
+    file again. Each file is hashed once.
     """
-    path = stored_frame_path(paths.store_dir, dg.AssetKey(f"{layer}__{dataset.lower()}"), cut)
-    return pl.read_parquet(path) if path.is_file() else None
+
+    def __init__(self, paths: StudyPaths, layer: str, cut: str):
+        self.paths, self.layer, self.cut = paths, layer, cut
+        self._sha: dict[Path, str] = {}
+
+    def __call__(self, dataset: str, xpt: Path) -> pl.DataFrame | None:
+        if xpt not in self._sha:
+            self._sha[xpt] = sha256_file(xpt)
+        return frame_written_to(self.paths.store_dir, dg.AssetKey(f"{self.layer}__{dataset.lower()}"), self.cut,
+                                self._sha[xpt])
 
 
 def _define_metadata(result: DefineResult, folder: Path) -> dict:
@@ -127,12 +137,10 @@ def build_deliverables_assets(layers: dict[str, Path] | None = None) -> dg.Asset
             spec = load_spec(paths.spec_path(layer))
             try:
                 with paths.layer(context.partition_key, layer) as folder:
-                    result = publish_define(spec, folder.path)
-                    jres = publish_dataset_json(
-                        spec, result, ndjson=config.ndjson, chunk_rows=config.chunk_rows,
-                        verify=config.verify_round_trip,
-                        frames=lambda name, layer=layer: stored_frame(paths, layer, name, context.partition_key),
-                    ) if want_json else None
+                    stored = StoredFrames(paths, layer, context.partition_key)
+                    result = publish_define(spec, folder.path, frames=stored)
+                    jres = publish_dataset_json(spec, result, ndjson=config.ndjson, chunk_rows=config.chunk_rows,
+                                                verify=config.verify_round_trip, frames=stored) if want_json else None
                     failures = [result.schema_failures, result.consistency_failures]
                     if jres is not None:
                         failures.append(jres.failures)

@@ -158,22 +158,24 @@ def execute_cut(
 ) -> "ExecutionResult":
     """Materialize ``asset_selection`` (default: every asset) of data cut ``cut`` in ``instance``.
 
-    In-process executor: :meth:`JobDefinition.execute_in_process` on the asset job of ``defs``
-    (default: the code location), no second import of the code. Otherwise
-    :func:`dagster.execute_job` on :func:`reconstructable_asset_job`, the path that
-    ``dagster asset materialize`` takes: every step process rebuilds the job from the environment,
-    so ``defs`` must not differ from what ``pipelines.definitions`` builds there. It needs a
-    persistent instance. ``success`` of the result says whether every step and blocking check
-    passed; failures do not raise.
+    :func:`dagster.execute_job` on :func:`reconstructable_asset_job`, the path that ``dagster
+    asset materialize`` takes: the job of the code location as ``pipelines.definitions`` builds it
+    from the environment (in this process for the in-process executor; in every step process
+    otherwise, which needs a persistent instance). Only with the in-process executor may ``defs``
+    give other definitions (tests): they run with :meth:`JobDefinition.execute_in_process`, which
+    keeps every step's output in memory until the run ends (for ``result.output_for_node``), so
+    it is not used for real runs: at 78,000 subjects that held gigabytes of frames.
+    ``success`` of the result says whether every step and blocking check passed; failures do not
+    raise.
     """
     name = executor_name()
-    if name == IN_PROCESS:
-        if defs is None:
-            from ..definitions import defs
+    if name == IN_PROCESS and defs is not None:
         job = defs.resolve_implicit_global_asset_job_def()
         return job.execute_in_process(instance=instance, partition_key=cut, asset_selection=asset_selection,
                                       tags=dict(tags or {}), raise_on_error=False)
-    if instance.is_ephemeral:
+    if defs is not None:
+        raise ExecutorChoiceError(f"{ENV}={name} runs the code location's own definitions: do not pass defs")
+    if name != IN_PROCESS and instance.is_ephemeral:
         raise ExecutorChoiceError(
             f"{ENV}={name} runs steps in other processes, which need a persistent Dagster instance: "
             "set DAGSTER_HOME to a folder holding a dagster.yaml (make run does)"

@@ -52,8 +52,28 @@ class StudyPaths(dg.ConfigurableResource):
         return self.cut_dir(cut) / layer
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: Path) -> None:
-    atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False))
+# Key of the stored frame's parquet metadata naming the SHA-256 of the XPT file written from it.
+XPT_SHA256 = "cdisc:xpt_sha256"
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
+    atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False, metadata=metadata or None))
+
+
+def frame_written_to(store_dir: str | Path, key: dg.AssetKey, partition: str | None, xpt_sha256: str) -> pl.DataFrame | None:
+    """The stored frame of ``key`` if it is the one the XPT file with this SHA-256 was written from.
+
+    The layer steps record the SHA-256 of the XPT file they wrote in the frame's parquet metadata
+    (:class:`ParquetFrameIOManager`). Any other frame (of an earlier run, of a step that stopped
+    between committing its layer and storing its frame) is not used: None.
+    """
+    path = stored_frame_path(store_dir, key, partition)
+    try:
+        if pl.read_parquet_metadata(path).get(XPT_SHA256) != xpt_sha256:
+            return None
+    except FileNotFoundError:
+        return None
+    return pl.read_parquet(path)
 
 
 def stored_frame_path(store_dir: str | Path, key: dg.AssetKey, partition: str | None) -> Path:
@@ -64,6 +84,10 @@ def stored_frame_path(store_dir: str | Path, key: dg.AssetKey, partition: str | 
 
 class ParquetFrameIOManager(dg.ConfigurableIOManager):
     """Stores each asset's polars frame as ``<base_dir>/<asset key>.parquet`` (atomic rename).
+
+    An output whose metadata has ``xpt_sha256`` (the layer steps' datasets) keeps it in the
+    parquet metadata, so that the deliverables step can tell the frame an XPT file was written
+    from (:func:`frame_written_to`).
 
     A small replacement for dagster-polars, whose loader does not work with polars 2.
     """
@@ -79,7 +103,9 @@ class ParquetFrameIOManager(dg.ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
         partition = context.asset_partition_key if context.has_asset_partitions else None
-        write_parquet_atomic(obj, self._path(context.asset_key, partition))
+        sha = (context.output_metadata or {}).get("xpt_sha256")
+        sha = getattr(sha, "value", sha)
+        write_parquet_atomic(obj, self._path(context.asset_key, partition), {XPT_SHA256: sha} if sha else None)
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         partition = context.asset_partition_key if context.has_asset_partitions else None

@@ -20,7 +20,6 @@ complete date in the extract.
 
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -141,11 +140,10 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                 events.append((name, key, r.data, md, spec_failures, cross, spec_failures.height == 0 and cross.height == 0))
             all_passed = all(e[-1] for e in events)
             if all_passed:
-                # the files are independent: two at a time (the encoding releases the GIL)
-                with ThreadPoolExecutor(max_workers=2) as pool:
-                    written = list(pool.map(
-                        lambda e: write_xpt(e[2], layer.path, spec_now.dataset(e[0]), timestamp), events))
-                for (name, key, data, md, *_), w in zip(events, written):
+                # one file at a time: writing two at once saved 6 s of 100 at 78,000 subjects
+                # but added 0.5 GB to the run's peak memory
+                for name, key, data, md, *_ in events:
+                    w = write_xpt(data, layer.path, spec_now.dataset(name), timestamp)
                     md["xpt"] = dg.MetadataValue.path(str(layer.link / w.path.name))
                     md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(w.path))
                 write_reconciliation({n: results[n] for n in selected}, layer.path)

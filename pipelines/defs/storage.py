@@ -5,7 +5,8 @@ for every event it stores; a run of this pipeline stores a few hundred events, a
 machines that costs 10-15 ms each, more than the data work itself. This subclass of Dagster's
 consolidated SQLite event log keeps a small per-process connection pool instead, with the same
 WAL journal and busy timeout, so several processes (webserver, daemon, runs) still share the
-file safely. Only the connection handling differs; the schema, queries and migrations are
+file safely; it also remembers which tables exist (Dagster checks before nearly every event,
+with a new engine each time). Only the connection handling differs; the schema, queries and migrations are
 Dagster's own. The production profile uses PostgreSQL and does not use this class.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.pool import QueuePool
 
 _ENGINES: dict = {}
+_TABLES: set = set()  # (pid, database, table) known to exist
 
 
 def _engine(conn_string: str):
@@ -54,7 +56,22 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
             with conn.begin():
                 yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        # Asked before nearly every event is stored; Dagster answers with a new engine each time.
+        # A table that exists stays (migrations add tables), so only "yes" is remembered.
+        key = (os.getpid(), self._conn_string, table_name)
+        if key in _TABLES:
+            return True
+        engine = _engine(self._conn_string)
+        with engine.connect() as conn:
+            found = bool(engine.dialect.has_table(conn, table_name))
+        if found:
+            _TABLES.add(key)
+        return found
+
     def dispose(self):
+        for key in [k for k in _TABLES if k[:2] == (os.getpid(), self._conn_string)]:
+            _TABLES.discard(key)
         engine = _ENGINES.pop((os.getpid(), self._conn_string), None)
         if engine is not None:
             engine.dispose()

@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 
@@ -29,14 +28,13 @@ from ..metadata.validation import FAILURE_SCHEMA
 from .dataset_json import (
     CHUNK_ROWS,
     DatasetJsonWritten,
-    as_written,
     compare_with_xpt,
     dataset_metadata,
     write_dataset_json,
 )
 from .define import DefineOptions, build_define, define_bytes, package_kind
 from .io import write_bytes_atomic
-from .package import INLINE_BYTES, PackageData, load_package
+from .package import INLINE_BYTES, FrameSource, PackageData, load_package, written_frame
 from .render import render_define_html, write_stylesheet
 from .resources import dataset_json_schema, dataset_ndjson_schema
 from .validate import (
@@ -104,16 +102,18 @@ def publish_define(
     directory: str | os.PathLike[str],
     created: dt.datetime | None = None,
     inline_bytes: int = INLINE_BYTES,
+    frames: FrameSource | None = None,
 ) -> DefineResult:
     """Build, write and check ``<directory>/define.xml`` (+ define.html, define2-1.xsl).
 
     ``created`` (CreationDateTime) defaults to the XPT header timestamp, which our XPT writer sets
     to the data cut, so a re-run on the same data gives the same bytes. A package larger than
-    ``inline_bytes`` is streamed (see :mod:`.package`).
+    ``inline_bytes`` is streamed (see :mod:`.package`). ``frames`` may give the frames the XPT
+    files were written from, cheaper to read than the files (:data:`.package.FrameSource`).
     """
     t0 = time.perf_counter()
     directory = Path(directory)
-    package = load_package(spec, directory, inline_bytes)
+    package = load_package(spec, directory, inline_bytes, frames)
     if not package.facts:
         raise NothingToDescribe(f"{directory}: no XPT files to describe")
     created = created or package.created
@@ -209,14 +209,13 @@ def publish_dataset_json(
     ndjson: bool = False,
     chunk_rows: int = CHUNK_ROWS,
     verify: bool = True,
-    frames: Callable[[str], pl.DataFrame | None] | None = None,
+    frames: FrameSource | None = None,
 ) -> DatasetJsonResult:
     """``<dataset>.json`` (and ``.ndjson`` if asked) beside every XPT file of the define's folder.
 
-    The values come from the XPT files. ``frames`` may give, by dataset name, the frame the XPT
-    file was written from (decoding gigabytes of XPT costs more than reading the frame again);
-    it is reduced to what the XPT file holds (:func:`.dataset_json.as_written`), so the JSON is
-    the same either way.
+    The values are those of the XPT files. ``frames`` may give the frame a file was written from
+    (decoding gigabytes of XPT costs more than reading the frame again); it is reduced to what
+    the file holds (:func:`.xptfacts.as_written`), so the JSON is the same either way.
     """
     t0 = time.perf_counter()
     directory = define.directory
@@ -233,9 +232,8 @@ def publish_dataset_json(
         json_path = directory / f"{stem}.json"
         nd_path = directory / f"{stem}.ndjson" if ndjson else None
         frame = define.package.frame(name)
-        if frame is None and frames is not None:
-            source = frames(name)
-            frame = as_written(source, facts) if source is not None else None
+        if frame is None:
+            frame = written_frame(frames, name, facts)
         written = write_dataset_json(facts, meta, json_path, nd_path, chunk_rows, frame=frame)
         failures = [{"dataset": name, "record": None, "subject": None, "variable": None,
                      "rule": f"Dataset-JSON: {issue}", "value": None} for issue in written.issues]

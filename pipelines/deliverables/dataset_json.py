@@ -198,27 +198,6 @@ def _as_temporal(expr: pl.Expr, dtype: pl.DataType, kind: str) -> pl.Expr:
     return (expr * 1e9).round().cast(pl.Int64).cast(pl.Time)
 
 
-def as_written(frame: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
-    """``frame``, the data an XPT file was written from, as the file holds it: the file's
-    variables in its order, character values without trailing blanks and empty ones missing
-    (XPORT pads with blanks and has no empty string), numbers as numbers. The XPT writer refuses
-    what XPORT cannot hold (non-ASCII, NaN...), so nothing else differs."""
-    exprs = []
-    for col in facts.columns:
-        if col.name not in frame.columns:
-            raise ValueError(f"{facts.path.name}: variable {col.name} is not in the frame it was written from")
-        c = pl.col(col.name)
-        if col.type == "Char":
-            text = c.cast(pl.String).str.strip_chars_end(" ")
-            exprs.append(pl.when(text == "").then(None).otherwise(text).alias(col.name))
-        else:
-            exprs.append(c)
-    out = frame.select(exprs)
-    if facts.rows is not None and out.height != facts.rows:
-        raise ValueError(f"{facts.path.name}: the frame has {out.height} records, the file {facts.rows}")
-    return out
-
-
 def encode_rows(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None = None) -> pl.Series:
     """One JSON array text per row (vectorised: one pass for the checks, one for the text)."""
     floats = [c.name for c in meta.columns if chunk.schema[c.name].is_float()]

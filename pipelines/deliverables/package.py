@@ -12,12 +12,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import polars as pl
 
 from ..metadata.model import Spec
-from .xptfacts import XptFacts, find_xpts, read_all, read_columns, read_xpt_facts
+from .xptfacts import NotAsWritten, XptFacts, as_written, find_xpts, read_all, read_columns, read_xpt_facts
 
 SUBJECT = "USUBJID"
 
@@ -75,23 +75,48 @@ def needed_columns(spec: Spec, dataset: str) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
+FrameSource = Callable[[str, Path], "pl.DataFrame | None"]
+"""Gives, by dataset name and XPT file, the frame the file was written from, or None (then the
+file is read). The frame is reduced to what the file holds (:func:`.xptfacts.as_written`)."""
+
+
+def written_frame(source: FrameSource | None, name: str, facts: XptFacts) -> pl.DataFrame | None:
+    """The values of ``facts``' file from ``source`` (None: read the file)."""
+    if source is None:
+        return None
+    frame = source(name, facts.path)
+    if frame is None:
+        return None
+    try:
+        return as_written(frame, facts)
+    except NotAsWritten:
+        return None
+
+
 def load_package(
     spec: Spec,
     directory: str | os.PathLike[str],
     inline_bytes: int = INLINE_BYTES,
+    frames: FrameSource | None = None,
 ) -> PackageData:
-    """Read the package folder: metadata of every XPT; all data of a small package, needed columns of a large one."""
+    """Read the package folder: metadata of every XPT; all data of a small package, needed
+    columns of a large one; values from ``frames`` where it has them, else from the files."""
     paths = find_xpts(directory)
     facts = {name: read_xpt_facts(path) for name, path in paths.items()}
-    frames = {}
-    whole = set()
     small = sum(f.path.stat().st_size for f in facts.values()) <= inline_bytes
-    if small:
-        for name, f in facts.items():
-            frames[name] = read_all(f)
-            whole.add(name)
-    else:  # two files at a time: decoding releases the GIL for most of its time
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            read = pool.map(lambda item: read_columns(item[1], needed_columns(spec, item[0])), facts.items())
-            frames = dict(zip(facts, read))
-    return PackageData(directory=Path(directory), facts=facts, frames=frames, whole=frozenset(whole))
+
+    def read(item: tuple[str, XptFacts]) -> pl.DataFrame:
+        name, f = item
+        got = written_frame(frames, name, f)
+        if small:
+            return got if got is not None else read_all(f)
+        cols = needed_columns(spec, name)
+        if got is None:
+            return read_columns(f, cols)
+        return got.select([c for c in cols if c in got.columns] or got.columns[:1])
+
+    # two files at a time: decoding releases the GIL for most of its time
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        loaded = dict(zip(facts, pool.map(read, facts.items())))
+    return PackageData(directory=Path(directory), facts=facts, frames=loaded,
+                       whole=frozenset(facts) if small else frozenset())

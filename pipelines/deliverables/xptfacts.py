@@ -155,3 +155,51 @@ def read_columns(facts: XptFacts, columns: Iterable[str], chunk_rows: int = 1_00
     if not parts:
         return pl.DataFrame({c: pl.Series([], dtype=pl.String if facts.column(c).type == "Char" else pl.Float64) for c in wanted})
     return parts[0] if len(parts) == 1 else pl.concat(parts)
+
+
+# Days from 1960-01-01 (SAS dates) to 1970-01-01 (polars dates).
+_SAS_EPOCH_DAYS = 3653
+
+
+class NotAsWritten(ValueError):
+    """A frame that cannot be reduced to what its XPT file holds: read the file instead."""
+
+
+def as_written(frame: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
+    """``frame``, the data an XPT file was written from, as reading the file gives it (the
+    values of :func:`read_all`): the file's variables in its order; character values without
+    trailing blanks and empty ones missing (XPORT pads with blanks and has no empty string);
+    numbers as Float64 (dates as SAS day numbers, -0 as 0), which an 8-byte IBM double holds
+    exactly in the range the XPT writer accepts.
+
+    Raises :class:`NotAsWritten` for anything it cannot vouch for (another variable list or
+    record count, a type other than text, integer, float or date, a numeric stored in fewer
+    than 8 bytes): the caller reads the file.
+    """
+    exprs = []
+    for col in facts.columns:
+        if col.name not in frame.columns:
+            raise NotAsWritten(f"{facts.path.name}: variable {col.name} is not in the frame it was written from")
+        dtype = frame.schema[col.name]
+        c = pl.col(col.name)
+        if col.type == "Char":
+            if dtype != pl.String:
+                raise NotAsWritten(f"{facts.path.name}: {col.name} is {dtype} in the frame, character in the file")
+            text = c.str.strip_chars_end(" ")
+            exprs.append(pl.when(text == "").then(None).otherwise(text).alias(col.name))
+        elif col.length != 8:
+            raise NotAsWritten(f"{facts.path.name}: {col.name} is stored in {col.length} bytes")
+        elif dtype == pl.Date:
+            exprs.append((c.cast(pl.Int32) + _SAS_EPOCH_DAYS).cast(pl.Float64).alias(col.name))
+        elif dtype.is_integer() or dtype.is_float():
+            x = c.cast(pl.Float64)
+            exprs.append(pl.when(x == 0).then(pl.lit(0.0)).otherwise(x).alias(col.name))
+        else:
+            raise NotAsWritten(f"{facts.path.name}: {col.name} is {dtype} in the frame")
+    if len(facts.columns) != len(frame.columns):
+        extra = sorted(set(frame.columns) - set(facts.names))
+        raise NotAsWritten(f"{facts.path.name}: the frame has variables the file does not: {', '.join(extra)}")
+    out = frame.select(exprs)
+    if facts.rows is not None and out.height != facts.rows:
+        raise NotAsWritten(f"{facts.path.name}: the frame has {out.height} records, the file {facts.rows}")
+    return out

@@ -17,7 +17,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import openpyxl
 
 from ..fileio import atomic_write
 from .model import (
@@ -221,6 +220,8 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
 
 def _read_spec(path: Path) -> Spec:
     where = str(path)
+    import openpyxl  # imported only when a workbook is parsed (most runs read the cached spec)
+
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for a bad file
@@ -408,6 +409,8 @@ def write_workbook(path: str | os.PathLike[str], sheets: Mapping[str, Sequence[M
 
     Used to author specs and by tests that edit a copy; the workbook itself stays the source.
     """
+    import openpyxl
+
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     for sheet, rows in sheets.items():
@@ -433,6 +436,8 @@ def write_workbook(path: str | os.PathLike[str], sheets: Mapping[str, Sequence[M
 
 def read_sheet(path: str | os.PathLike[str], sheet: str) -> list[dict[str, Any]]:
     """All rows of one sheet as dicts (for tools and tests)."""
+    import openpyxl
+
     wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         return [dict(r.values) for r in _sheet_rows(wb, str(path), sheet)]
@@ -441,6 +446,8 @@ def read_sheet(path: str | os.PathLike[str], sheet: str) -> list[dict[str, Any]]
 
 
 def iter_sheet_names(path: str | os.PathLike[str]) -> Iterable[str]:
+    import openpyxl
+
     wb = openpyxl.load_workbook(path, read_only=True)
     try:
         return list(wb.sheetnames)

@@ -162,6 +162,28 @@ def test_out_of_process_executors_refuse_an_ephemeral_instance(monkeypatch):
         executors.execute_cut(dg.DagsterInstance.ephemeral(), "2029-07-31")
 
 
+def test_a_real_run_never_keeps_step_outputs_in_memory(monkeypatch):
+    """execute_in_process keeps every output until the run ends (gigabytes at scale): the
+    code location's run goes through execute_job, even with the in-process executor."""
+    monkeypatch.delenv("CDISC_EXECUTOR", raising=False)
+    calls = []
+
+    def refuse(*a, **k):
+        raise AssertionError("execute_in_process used for a real run")
+
+    monkeypatch.setattr(dg.JobDefinition, "execute_in_process", refuse)
+    import dagster._core.execution.api as api
+    monkeypatch.setattr(api, "execute_job", lambda job, **kw: calls.append((job, kw)) or "result")
+    assert executors.execute_cut(dg.DagsterInstance.ephemeral(), "2029-07-31") == "result"
+    job, kw = calls[0]
+    assert job.job_name == executors.ASSET_JOB and kw["tags"]["dagster/partition"] == "2029-07-31"
+    with pytest.raises(AssertionError, match="execute_in_process used"):  # tests' own definitions
+        executors.execute_cut(dg.DagsterInstance.ephemeral(), "2029-07-31", defs=build_definitions())
+    monkeypatch.setenv("CDISC_EXECUTOR", "multiprocess")
+    with pytest.raises(ExecutorChoiceError, match="do not pass defs"):
+        executors.execute_cut(dg.DagsterInstance.ephemeral(), "2029-07-31", defs=build_definitions())
+
+
 def test_python_m_pipelines_run_rejects_an_unknown_executor(tmp_path):
     env = dict(os.environ, CDISC_EXECUTOR="threads", EDC_EXTRACT_DIR=str(tmp_path / "raw"),
                CDISC_OUTPUT_DIR=str(tmp_path / "out"), DAGSTER_HOME=str(tmp_path))

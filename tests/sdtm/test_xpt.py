@@ -159,6 +159,18 @@ def test_numpy_engine_writes_the_same_bytes_as_pyreadstat(tmp_path, values):
     assert [b is None or b != b for b, v in zip(back, values) if v is None] == [True] * values.count(None)
 
 
+def test_rows_encoded_in_blocks_give_the_same_bytes(tmp_path, monkeypatch):
+    import pipelines.xpt as xpt
+    n = 23
+    df = frame().sample(n, with_replacement=True, seed=3).with_columns(
+        XXSEQ=pl.Series(range(n)), XXSTRESN=pl.Series([None if i % 5 == 0 else i / 7 for i in range(n)]))
+    whole = write_xpt(df, tmp_path / "a", dataset(), CUT, engine="numpy").path.read_bytes()
+    monkeypatch.setattr(xpt, "ENCODE_ROWS", 4)  # 6 blocks, the last one short
+    blocks = write_xpt(df, tmp_path / "b", dataset(), CUT, engine="numpy").path.read_bytes()
+    assert blocks == whole == write_xpt(df, tmp_path / "c", dataset(), CUT, engine="pyreadstat").path.read_bytes()
+    assert read_xpt(tmp_path / "b" / "xx.xpt").data["XXSEQ"].to_list() == list(range(n))
+
+
 def test_numpy_engine_zero_records_and_overflow(tmp_path):
     a = write_xpt(frame().head(0), tmp_path / "a", dataset(), CUT, engine="pyreadstat").path.read_bytes()
     b = write_xpt(frame().head(0), tmp_path / "b", dataset(), CUT, engine="numpy").path.read_bytes()
