@@ -3,7 +3,6 @@ and the OS analysis numbers checked against lifelines on the same ADTTE."""
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from pipelines.adam.__main__ import main as adam_cli
 from pipelines.adam.synthetic import synthetic_sdtm
 from pipelines.metadata.model import Dataset, Variable
 from pipelines.xpt import read_xpt, write_xpt
+from tests.sdtm.haven import require_r
 
 from .helpers import spec_and_config
 
@@ -89,8 +89,8 @@ def test_cli_clear_error_for_a_missing_folder(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed")
 def test_r_haven_reads_labels_and_dates(study):
+    require_r()
     _, _, out, _ = study
     script = (
         "suppressMessages(library(haven)); "
