@@ -198,13 +198,28 @@ def _as_temporal(expr: pl.Expr, dtype: pl.DataType, kind: str) -> pl.Expr:
     return (expr * 1e9).round().cast(pl.Int64).cast(pl.Time)
 
 
+# Characters JSON must escape in a string (RFC 8259): quotation mark, reverse solidus, controls.
+_ESCAPED = r'["\\\x00-\x1f]'
+
+
+def _json_string(expr: pl.Expr, plain: bool) -> pl.Expr:
+    """A String column as JSON strings; ``plain`` (no value needs escaping): quoted as is, the
+    same text as :func:`_json` gives, in about half the time."""
+    if not plain:
+        return _json(expr)
+    return pl.when(expr.is_null()).then(pl.lit("null")).otherwise(pl.concat_str([pl.lit('"'), expr, pl.lit('"')]))
+
+
 def encode_rows(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None = None) -> pl.Series:
     """One JSON array text per row (vectorised: one pass for the checks, one for the text)."""
     floats = [c.name for c in meta.columns if chunk.schema[c.name].is_float()]
+    strings = [c.name for c in meta.columns if chunk.schema[c.name] == pl.String]
     stats = chunk.select(
         [pl.col(n).is_infinite().any().alias(f"inf:{n}") for n in floats]
         + [(pl.col(n).is_null() | pl.col(n).is_infinite() | (pl.col(n) == pl.col(n).round())).all().alias(f"int:{n}") for n in floats]
-    ).row(0, named=True) if floats and chunk.height else {}
+        + [pl.col(n).str.contains(_ESCAPED).any().alias(f"esc:{n}") for n in strings]
+    ).row(0, named=True) if (floats or strings) and chunk.height else {}
+    plain = {n: not stats.get(f"esc:{n}", True) for n in strings}
     exprs = []
     for col in meta.columns:
         c = pl.col(col.name)
@@ -216,7 +231,7 @@ def encode_rows(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None
             c = pl.when(c.is_infinite()).then(None).otherwise(c)
         if col.data_type in _TEMPORAL:
             if dtype == pl.String:
-                e = _json(c)  # ISO 8601 character value, as collected
+                e = _json_string(c, plain[col.name])  # ISO 8601 character value, as collected
             else:
                 t = _as_temporal(c, dtype, col.data_type)
                 iso = t.dt.strftime("%Y-%m-%d") if col.data_type == "date" else (
@@ -228,11 +243,13 @@ def encode_rows(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None
                     issues.append(f"{meta.name}.{col.name}: integer column holds non-integer values (written as numbers)")
                 e = _json(c)
             else:
-                e = _json(c.cast(pl.Int64))
+                e = c.cast(pl.Int64).cast(pl.String).fill_null("null")  # the digits json_encode writes
         elif col.data_type == "decimal":
             e = _json(c.cast(pl.Float64).cast(pl.String))
         elif col.data_type == "boolean" and dtype.is_numeric():
             e = _json(c.cast(pl.Boolean))
+        elif dtype == pl.String:
+            e = _json_string(c, plain[col.name])
         else:
             e = _json(c)
         exprs.append(e)

@@ -232,3 +232,33 @@ def test_a_large_package_is_streamed_with_the_same_result(study):
     assert result.failures.height == 0 and streamed.consistency_failures.height == 0
     after = {p.name: p.read_bytes() for p in study.sdtm_dir.iterdir() if p.suffix != ".xpt"}
     assert after == before
+
+
+def test_rows_are_the_json_text_python_writes_whether_or_not_values_need_escaping(tmp_path):
+    """Text needing no escape is quoted as is (the fast path); any other goes through the JSON
+    encoder. Either way each row is what json.dumps writes for the same values."""
+    from pipelines.deliverables.dataset_json import encode_rows
+    from pipelines.deliverables.xptfacts import read_all
+
+    ds = Dataset(name="ADQ", label="Escapes", variables=(
+        Variable("ADQ", "USUBJID", 1, "Unique Subject Identifier", "text"),
+        Variable("ADQ", "AVALC", 2, "Analysis Value (C)", "text"),
+        Variable("ADQ", "ASEQ", 3, "Sequence Number", "integer"),
+    ))
+    specials = ['"', "\\", "\t", "\n", "\x01", "\x1f", "\x7f", "/", "'"]
+    rng = np.random.default_rng(11)
+    n = 60
+    avalc = ["".join(rng.choice(list("ab c") + specials, size=int(rng.integers(1, 6)))) for _ in range(n)]
+    df = pl.DataFrame({"USUBJID": [f"S-{i:03d}" for i in range(n)], "AVALC": avalc,
+                       "ASEQ": [None if i % 7 == 0 else int(rng.integers(-10**12, 10**12)) for i in range(n)]})
+    facts = read_xpt_facts(write_xpt(df, tmp_path, ds, dt.date(2029, 7, 31)).path)
+    meta = dataset_metadata(Spec(path="inline", datasets={"ADQ": ds}), facts, records=n, created=dt.datetime(2029, 7, 31))
+    data = read_all(facts)
+    plain = data.filter(~pl.col("AVALC").str.contains(r'["\\\x00-\x1f]'))
+    assert 0 < plain.height < data.height
+    for chunk in (data, plain):  # some values need escaping / none does
+        rows = encode_rows(chunk, meta).to_list()
+        expected = [json.dumps([r["USUBJID"], r["AVALC"], None if r["ASEQ"] is None else int(r["ASEQ"])],
+                               separators=(",", ":"), ensure_ascii=False) for r in chunk.iter_rows(named=True)]
+        assert rows == expected
+    assert data["AVALC"].str.contains(r'["\\\x00-\x1f]').any()
