@@ -95,7 +95,7 @@ DS = Dataset(name="ADZ", label="Frame vs file", variables=(
 
 
 def frame_and_file(tmp_path):
-    values = [0.1 + 0.2, -0.0, IBM_MIN, -IBM_MIN, 9.0e74, -123456789.123456789, None, 1e-70]
+    values = [0.1 + 0.2, -0.0, IBM_MIN, -IBM_MIN, IBM_MAX * 0.999, -123456789.123456789, None, 1e-70]
     n = len(values)
     frame = pl.DataFrame({
         "USUBJID": [f"S-{i}" for i in range(n)],
