@@ -9,10 +9,10 @@ the same inputs with the same code gives the same manifest, byte for byte.
 from __future__ import annotations
 
 import importlib.metadata
-from concurrent.futures import ThreadPoolExecutor
 import json
 import platform
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl

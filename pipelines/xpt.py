@@ -255,10 +255,6 @@ def _write_xport(fh, df: pl.DataFrame, name: str, label: str, labels: dict, form
     starts = range(0, df.height, ENCODE_ROWS)
     encode = lambda start: _observations(df.slice(start, ENCODE_ROWS), widths, name, start)  # noqa: E731
     size = 0
-    if df.height <= ENCODE_ROWS:  # one block: no thread
-        size = _write_block(fh, encode(0))
-        fh.write(b" " * (-size % 80))
-        return
     with ThreadPoolExecutor(max_workers=ENCODE_WORKERS) as pool:
         pending = deque()
         for start in starts:

@@ -189,9 +189,15 @@ def _frame(layout: XptLayout, raw: np.ndarray, columns: frozenset[str] | None = 
         return pl.DataFrame()
     frame = pl.DataFrame(cols)
     if chars:
-        stripped = [pl.col(c).cast(pl.String).str.strip_chars_end(" ") for c in chars]
-        frame = frame.with_columns([pl.when(e == "").then(None).otherwise(e).alias(c) for e, c in zip(stripped, chars)])
+        frame = frame.with_columns([char_as_read(pl.col(c).cast(pl.String)).alias(c) for c in chars])
     return frame
+
+
+def char_as_read(text: pl.Expr) -> pl.Expr:
+    """A character value as read from XPORT, which pads with blanks and has no empty string:
+    trailing blanks removed, an empty value missing."""
+    stripped = text.str.strip_chars_end(" ")
+    return pl.when(stripped == "").then(None).otherwise(stripped)
 
 
 def read_frame(path: str | os.PathLike[str], layout: XptLayout | None = None) -> pl.DataFrame:

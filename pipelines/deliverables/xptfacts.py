@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 import polars as pl
 import pyreadstat
 
-from .fastxpt import UnsupportedXpt, iter_frames, read_layout
+from .fastxpt import UnsupportedXpt, char_as_read, iter_frames, read_layout
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,7 @@ def _typed(data: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
     for c in data.columns:
         col = facts.column(c)
         if col is not None and col.type == "Char":
-            e = pl.col(c).cast(pl.String)
-            exprs.append(pl.when(e == "").then(None).otherwise(e).alias(c))
+            exprs.append(char_as_read(pl.col(c).cast(pl.String)).alias(c))
         else:
             exprs.append(pl.col(c).cast(pl.Float64).fill_nan(None).alias(c))
     return data.select(exprs)
@@ -185,8 +184,7 @@ def as_written(frame: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
         if col.type == "Char":
             if dtype != pl.String:
                 raise NotAsWritten(f"{facts.path.name}: {col.name} is {dtype} in the frame, character in the file")
-            text = c.str.strip_chars_end(" ")
-            exprs.append(pl.when(text == "").then(None).otherwise(text).alias(col.name))
+            exprs.append(char_as_read(c).alias(col.name))
         elif col.length != 8:
             raise NotAsWritten(f"{facts.path.name}: {col.name} is stored in {col.length} bytes")
         elif dtype == pl.Date:
