@@ -16,6 +16,8 @@ when every selected asset and blocking check succeeded. The steps run in this pr
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -44,7 +46,7 @@ def run(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")  # beta/preview notices
-    from .defs.executors import ExecutorChoiceError, execute_cut, select_executor
+    from .defs.executors import ExecutorChoiceError, select_executor
     from .defs.resources import StudyPaths
 
     try:
@@ -58,10 +60,21 @@ def run(argv: list[str] | None = None) -> int:
 
     import dagster as dg
 
+    instance = dg.DagsterInstance.get()
+    try:
+        return _materialize(instance, paths, args)
+    finally:
+        instance.dispose()  # storage connections closed: every event of the run is committed
+
+
+def _materialize(instance, paths, args: argparse.Namespace) -> int:
+    """Register the extracts as data cuts and materialize the selection of one cut."""
+    import dagster as dg
+
     from .definitions import defs  # built from the same environment as paths
     from .defs.cuts import register
+    from .defs.executors import ExecutorChoiceError, execute_cut
 
-    instance = dg.DagsterInstance.get()
     keys = register(instance, paths.extract_dir)
     if not keys:
         print(f"error: no complete extract (with manifest.json) in {paths.extract_dir}", file=sys.stderr)
@@ -103,5 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     return run(argv[1:])
 
 
+def _exit(code: int) -> None:
+    """End the process without the interpreter's teardown (about a second spent freeing what the
+    run built, a tenth of the default study's run): the instance is disposed, outputs are
+    renamed into place, and the standard streams and logging handlers are flushed here."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    _exit(main())

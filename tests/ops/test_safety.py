@@ -129,6 +129,22 @@ def good_run(tmp_path_factory):
     return landing, out, home, text, run_id
 
 
+@pytest.mark.slow
+def test_the_run_is_recorded_whole_when_the_command_ends(good_run, monkeypatch):
+    """``python -m pipelines run`` ends without the interpreter's teardown: every event of the
+    run must already be in the instance, and every asset of the code location materialized."""
+    landing, out, home, text, run_id = good_run
+    with embedded_instance(home, monkeypatch) as instance:
+        run = instance.get_run_by_id(run_id)
+        events = [e for e in instance.all_logs(run_id) if e.dagster_event]
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    assert events[-1].dagster_event_type == dg.DagsterEventType.RUN_SUCCESS
+    materialized = {e.dagster_event.asset_key for e in events
+                    if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
+    assert materialized == set(build_definitions().resolve_asset_graph().get_all_asset_keys())
+    assert f"run {run_id} succeeded" in text.splitlines()[-1]
+
+
 def run_events(home: Path, run_id: str, monkeypatch) -> list:
     with embedded_instance(home, monkeypatch) as instance:
         return list(instance.all_logs(run_id))
