@@ -24,7 +24,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.services import process_group, stop_group  # noqa: E402  (the tests' process-group helpers)
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 EXECUTORS = ("in_process", "multiprocess", "celery")
@@ -52,7 +52,7 @@ def timed(cmd: list[str], env: dict, log: Path, extra_groups=()) -> tuple[float,
 
     def sample(pgid: int) -> None:
         while not done.is_set():
-            peak[0] = max([peak[0]] + [peak_rss_gb(group_pids(g)) for g in (pgid, *extra_groups)])
+            peak[0] = max([peak[0]] + [peak_rss_gb(process_group(g)) for g in (pgid, *extra_groups)])
             done.wait(0.1)
 
     with open(log, "wb") as fh:
@@ -70,20 +70,7 @@ def timed(cmd: list[str], env: dict, log: Path, extra_groups=()) -> tuple[float,
     return wall, max(peak[0], usage.ru_maxrss / 1024 / 1024)
 
 
-def group_pids(pgid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid:
-                pids.append(int(entry.name))
-    return pids
-
-
-def peak_rss_gb(pids: list[int]) -> float:
+def peak_rss_gb(pids: set[int]) -> float:
     peak = 0
     for pid in pids:
         try:
@@ -93,18 +80,6 @@ def peak_rss_gb(pids: list[int]) -> float:
         except OSError:
             pass
     return peak / 1024 / 1024
-
-
-def stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and group_pids(proc.pid):
-            proc.poll()
-            time.sleep(0.2)
 
 
 class CeleryWorkers:
@@ -140,7 +115,7 @@ class CeleryWorkers:
 
     def close(self) -> None:
         for p in self.procs:
-            stop(p)
+            stop_group(p, kill_wait=5)
         self._redis.__exit__(None, None, None)
 
 

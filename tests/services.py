@@ -1,4 +1,5 @@
-"""Throw-away PostgreSQL and Redis servers on loopback for the operations tests.
+"""Throw-away PostgreSQL and Redis servers on loopback for the operations tests, and the
+process-group helpers that stop them and the processes under test.
 
 They use the Debian packages (``postgresql``, ``redis-server``) that ``.ci/run`` installs. When a
 binary is missing the test is skipped on a developer machine, but fails in CI
@@ -10,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -28,6 +30,37 @@ def require(binary: str | None, what: str) -> str:
     if os.environ.get("CDISC_REQUIRE_SERVICES") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def process_group(pgid: int) -> set[int]:
+    """Live processes of a process group (e.g. a Celery worker and its pool processes)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+            if int(fields[2]) == pgid:  # state, ppid, pgrp
+                pids.add(int(entry.name))
+    return pids
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 15, kill_wait: float = 10) -> None:
+    """SIGTERM the process group (a warm shutdown for Celery and the daemon), then SIGKILL
+    whatever is left after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, kill_wait)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            proc.poll()
+            if not process_group(proc.pid):
+                return
+            time.sleep(0.2)
 
 
 def free_port() -> int:

@@ -24,11 +24,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, Mapping
 
 
 from ..metadata.model import SpecError
+from ..metadata.workbook import workbook_key
 from .tte import TteParameter, TteSource, resolve_sources
 
 CONFIG_SHEETS = ("Settings", "ADSL Sources", "Alive Sources", "TTE Sources", "TTE Parameters", "AESI")
@@ -243,12 +243,7 @@ _CACHE: dict[tuple[str, int, int], StudyConfig] = {}
 
 def load_config(path: str | os.PathLike[str]) -> StudyConfig:
     """Read the configuration sheets of an ADaM spec workbook (cached on path, size, mtime)."""
-    p = Path(path).resolve()
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise SpecError(f"{p}: specification workbook not found") from None
-    key = (str(p), st.st_size, st.st_mtime_ns)
+    p, key = workbook_key(path)
     if key not in _CACHE:
         import openpyxl  # imported only when the workbook is read
 

@@ -186,14 +186,19 @@ def _disk_cache_dir() -> Path | None:
     return None if base in ("", "0", "off") else Path(base)
 
 
-def load_spec(path: str | os.PathLike[str]) -> Spec:
-    """Read a specification workbook (cached on path, size and modification time)."""
+def workbook_key(path: str | os.PathLike[str]) -> tuple[Path, tuple[str, int, int]]:
+    """The workbook's resolved path and its cache key (path, size, modification time)."""
     p = Path(path).resolve()
     try:
         st = p.stat()
     except FileNotFoundError:
         raise SpecError(f"{p}: specification workbook not found") from None
-    key = (str(p), st.st_size, st.st_mtime_ns)
+    return p, (str(p), st.st_size, st.st_mtime_ns)
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Read a specification workbook (cached on path, size and modification time)."""
+    p, key = workbook_key(path)
     if key in _CACHE:
         return _CACHE[key]
     cache_dir = _disk_cache_dir()

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ from dagster._core.events import DagsterEventType
 
 from pipelines.defs.cuts import register
 from tests.dagster_run import materialize_cut
-from tests.services import redis_server, require
+from tests.services import process_group, redis_server, require, stop_group
 
 pytest.importorskip("dagster_celery")
 
@@ -50,36 +49,6 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 def manifest_outputs(out: Path, cut: str) -> list[tuple[str, str, int | None]]:
     manifest = json.loads((out / "cuts" / cut / "manifest.json").read_text())
     return [(o["name"], o["sha256"], o["rows"]) for o in manifest["outputs"]]
-
-
-def process_group(pgid: int) -> set[int]:
-    """Live processes of a process group (a worker and its pool processes)."""
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
-            if int(fields[2]) == pgid:  # state, ppid, pgrp
-                pids.add(int(entry.name))
-    return pids
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the group (Celery's warm shutdown), SIGKILL whatever is left after 15 s."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            proc.poll()
-            if not process_group(proc.pid):
-                return
-            time.sleep(0.2)
 
 
 def wait_ready(workers: dict[str, tuple[subprocess.Popen, Path]], timeout: float = 90) -> None:

@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ import dagster as dg
 import pytest
 
 from pipelines.outputs import published_cut
-from tests.services import postgres_server
+from tests.services import postgres_server, stop_group
 
 psycopg2 = pytest.importorskip("psycopg2")
 
@@ -111,23 +110,6 @@ def pg_instance(home: Path):
 def start_group(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as fh:
         return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
-    """SIGTERM the process group (the daemon stops its code server), then SIGKILL what is left."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            proc.poll()
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.2)
 
 
 def wait_until(what: str, probe, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
@@ -279,7 +261,7 @@ def test_daemon_sensor_schedule_and_run_queue_on_postgres(pg_env, small_extract,
             assert second.status == TickStatus.SKIPPED, second
             assert "no new or changed extract" in (second.skip_reason or "")
         finally:
-            stop_group(daemon)
+            stop_group(daemon, grace=20)
 
         heartbeats = set(instance.get_daemon_heartbeats())
         assert {"SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR"} <= heartbeats
