@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..raw.schema import MONTHS as EDC_MONTHS, TIME_RE
+
 MONTHS = {
     "JAN": "01", "FEB": "02", "MAR": "03", "APR": "04", "MAY": "05", "JUN": "06",
     "JUL": "07", "AUG": "08", "SEP": "09", "OCT": "10", "NOV": "11", "DEC": "12",
 }
-_MON = "(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"
-EDC_DATE_RE = rf"^(0[1-9]|[12]\d|3[01])-{_MON}-\d{{4}}$"
-EDC_UNKNOWN_DAY_RE = rf"^UN-{_MON}-\d{{4}}$"
-EDC_UNKNOWN_MONTH_RE = r"^(UN|0[1-9]|[12]\d|3[01])-UNK-\d{4}$"
-EDC_TIME_RE = r"^([01]\d|2[0-3]):[0-5]\d$"
-
-
-EDC_ANY_DATE_RE = rf"^((0[1-9]|[12]\d|3[01])|UN)-({_MON[1:-1]}|UNK)-\d{{4}}$"
+# Any EDC date, complete or partial, in the raw layer's vocabulary (the raw layer's checks say
+# which partial forms a field allows).
+EDC_ANY_DATE_RE = rf"^((0[1-9]|[12]\d|3[01])|UN)-({EDC_MONTHS}|UNK)-\d{{4}}$"
 
 
 def _iso_date_expr(value: pl.Expr) -> pl.Expr:
@@ -60,7 +57,7 @@ def compute_iso_datetime(date: pl.Expr, time: pl.Expr | None) -> pl.Expr:
     if time is None:
         return d
     t = time.str.strip_chars()
-    ok_time = t.str.contains(EDC_TIME_RE).fill_null(False)
+    ok_time = t.str.contains(TIME_RE).fill_null(False)
     return pl.when(ok_time & (d.str.len_chars() == 10)).then(d + "T" + t).otherwise(d)
 
 
