@@ -10,10 +10,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# The study (specs/<study>/, mappings/<study>/): STUDY=<id>, default [tool.cdisc] of pyproject.toml.
+STUDY ?= $(shell sed -n 's/^default_study *= *"\(.*\)"/\1/p' pyproject.toml)
+export CDISC_STUDY := $(STUDY)
 # Project-local Dagster instance: .dagster/ (git-ignored) with a link to ./dagster.yaml.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
-export CDISC_OUTPUT_DIR ?= output
-export EDC_EXTRACT_DIR ?= data/raw
+export CDISC_OUTPUT_DIR ?= output/$(STUDY)
+export EDC_EXTRACT_DIR ?= data/$(STUDY)/raw
 SUBJECTS ?= 780
 SEED ?= 1
 CUTOFF ?=

@@ -30,8 +30,11 @@ from pipelines.adam.package import SdtmPackage  # noqa: E402
 from pipelines.adam.pipeline import add_aseq, build_adtte, conform_to_spec, merge_adsl_vars  # noqa: E402
 from pipelines.adam.synthetic import synthetic_sdtm  # noqa: E402
 from pipelines.metadata import load_spec  # noqa: E402
+from pipelines.study import study as _selected_study
 
-SPEC = Path(__file__).resolve().parents[1] / "specs" / "adam.xlsx"
+STUDY = _selected_study()
+
+SPEC = STUDY.spec("adam")
 
 
 def _status_mb(field: str) -> float:

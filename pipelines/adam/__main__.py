@@ -1,4 +1,4 @@
-"""``python -m pipelines.adam --sdtm-dir DIR --out DIR [--spec specs/adam.xlsx] [--cut YYYY-MM-DD]``
+"""``python -m pipelines.adam --sdtm-dir DIR --out DIR [--spec specs/<study>/adam.xlsx] [--cut YYYY-MM-DD]``
 
 Reads every SDTM ``.xpt`` of DIR, derives ADSL, ADTTE, ADRS and ADAE, validates each with the
 spec's pandera schema and writes the conforming ones as ``.xpt`` files in the output folder.
@@ -12,22 +12,22 @@ import argparse
 import datetime as dt
 import logging
 import sys
-from pathlib import Path
 
 from ..metadata import SpecError, load_spec
 from ..metadata.validation import format_failures
+from ..study import StudyError, study
 from .config import load_config
 from .package import read_sdtm_dir
 from .pipeline import DATASETS, derive_adam, validate_adam, write_adam
 
-DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "specs" / "adam.xlsx"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.adam", description=__doc__.split("\n\n")[1])
     parser.add_argument("--sdtm-dir", required=True, help="folder of SDTM .xpt files")
     parser.add_argument("--out", required=True, help="output folder for the ADaM .xpt files")
-    parser.add_argument("--spec", default=str(DEFAULT_SPEC), help="ADaM spec workbook (default: specs/adam.xlsx)")
+    parser.add_argument("--spec", default=None,
+                        help="ADaM spec workbook (default: specs/<study>/adam.xlsx of $CDISC_STUDY or the default study)")
     parser.add_argument("--cut", help="data cut date YYYY-MM-DD (default: spec setting, else latest date in the data)")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of ADSL,ADTTE,ADRS,ADAE")
     args = parser.parse_args(argv)
@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("pipelines.adam")
     try:
         cut = dt.date.fromisoformat(args.cut) if args.cut else None
-        spec, config = load_spec(args.spec), load_config(args.spec)
+        spec_path = args.spec or study().spec("adam")
+        spec, config = load_spec(spec_path), load_config(spec_path)
         package = read_sdtm_dir(args.sdtm_dir)
-    except (SpecError, FileNotFoundError, ValueError) as exc:
+    except (SpecError, StudyError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log.info("read %d SDTM datasets from %s: %s", len(package.names), args.sdtm_dir, ", ".join(package.names))

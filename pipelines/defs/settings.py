@@ -3,8 +3,9 @@
 ========================  ======================  ==========================================
 environment variable      default                 what
 ========================  ======================  ==========================================
-``EDC_EXTRACT_DIR``       ``data/raw``            the EDC extract (one file per form)
-``CDISC_OUTPUT_DIR``      ``output``              deliverables: sdtm/, adam/, analysis/
+``CDISC_STUDY``           the project default     the study (``pipelines.study``)
+``EDC_EXTRACT_DIR``       ``data/<study>/raw``    the EDC extract (one file per form)
+``CDISC_OUTPUT_DIR``      ``output/<study>``      deliverables: sdtm/, adam/, analysis/
 ``CDISC_STORE_DIR``       ``<output>/.store``     intermediate frames between assets (parquet)
 ========================  ======================  ==========================================
 
@@ -16,20 +17,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SPECS_DIR = PROJECT_ROOT / "specs"
-MAPPINGS_DIR = PROJECT_ROOT / "mappings"
-EDC_SPEC = SPECS_DIR / "edc.xlsx"
-SDTM_SPEC = SPECS_DIR / "sdtm.xlsx"
-ADAM_SPEC = SPECS_DIR / "adam.xlsx"
+from ..study import PROJECT_ROOT, study  # noqa: F401  (PROJECT_ROOT: re-exported)
+
+STUDY = study()  # $CDISC_STUDY, else the project's default study (pipelines.study)
+SPECS_DIR = STUDY.specs_dir
+MAPPINGS_DIR = STUDY.mappings_dir
+EDC_SPEC = STUDY.spec("edc")
+SDTM_SPEC = STUDY.spec("sdtm")
+ADAM_SPEC = STUDY.spec("adam")
 
 
 def extract_dir() -> Path:
-    return Path(os.environ.get("EDC_EXTRACT_DIR") or "data/raw")
+    return Path(os.environ.get("EDC_EXTRACT_DIR") or f"data/{STUDY.id}/raw")
 
 
 def output_dir() -> Path:
-    return Path(os.environ.get("CDISC_OUTPUT_DIR") or "output")
+    return Path(os.environ.get("CDISC_OUTPUT_DIR") or f"output/{STUDY.id}")
 
 
 def store_dir() -> Path:

@@ -1,5 +1,8 @@
 """``python -m pipelines.metadata dump SPEC.xlsx [SHEET]``: print a workbook as text.
 
+``check SPEC.xlsx`` loads a workbook and reports its errors; ``merge BASE OURS THEIRS`` merges
+three versions row by row (:mod:`pipelines.metadata.merge`, a git merge driver).
+
 Also usable as a git textconv so spec changes show as readable diffs::
 
     git config diff.xlsx.textconv "python -m pipelines.metadata dump"
@@ -33,9 +36,21 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("sheet", nargs="*")
     c = sub.add_parser("check", help="load a workbook and report errors")
     c.add_argument("path")
+    m = sub.add_parser("merge", help="three-way merge of workbooks, row by row (git merge driver: %%O %%A %%B)")
+    m.add_argument("base")
+    m.add_argument("ours")
+    m.add_argument("theirs")
+    m.add_argument("-o", "--out", default=None, help="merged workbook (default: overwrite OURS, as git expects)")
     args = parser.parse_args(argv)
     if args.command == "dump":
         dump(args.path, args.sheet or None)
+    elif args.command == "merge":
+        from .merge import merge_files
+
+        conflicts = merge_files(args.base, args.ours, args.theirs, args.out)
+        for c in conflicts:
+            print(f"{args.ours}: conflict in {c}", file=sys.stderr)
+        return 1 if conflicts else 0
     else:
         spec = load_spec(args.path)
         print(f"{args.path}: {len(spec.datasets)} datasets, "

@@ -181,7 +181,7 @@ _CODE_STAMP = hashlib.sha256(
 
 def _disk_cache_dir() -> Path | None:
     base = os.environ.get("CDISC_SPEC_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nct07264075-cdisc", "specs"
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cdisc-pipeline", "specs"
     )
     return None if base in ("", "0", "off") else Path(base)
 

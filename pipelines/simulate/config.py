@@ -1,6 +1,6 @@
 """Typed, frozen study settings for the synthetic EDC generator.
 
-The settings come from ``study.yaml`` (shipped next to this module) and the CSV data files it
+The settings come from the study's ``study.yaml`` (``pipelines/simulate/studies/<study>/``) and the CSV data files it
 names (sites, MedDRA-like coding dictionary, AE profiles, subsequent therapies). Every model
 forbids unknown keys, so a typo in the YAML is refused with the offending key named, and every
 model is frozen, so a loaded configuration can be shared safely. The code of the generator holds
@@ -17,7 +17,9 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_CONFIG = Path(__file__).with_name("study.yaml")
+from pipelines.study import study
+
+DEFAULT_CONFIG = study().simulate_dir / "study.yaml"  # the selected study's (pipelines.study)
 
 Weights = dict[int, float]
 StrWeights = dict[str, float]

@@ -10,12 +10,12 @@ stream of one seed tree, so the same arguments always give the same extract.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from pipelines.metadata import Spec, load_spec
+from pipelines.study import study
 
 from . import dates as D
 from .assemble import assemble_forms, check_config_against_spec
@@ -31,7 +31,7 @@ from .safety import SafetyTables, build_ae, draw_events
 from .survival import NEVER, draw_latent_times
 from .tumour import simulate_tumour
 
-DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "specs" / "edc.xlsx"
+DEFAULT_SPEC = study().spec("edc")  # the EDC spec of the selected study (pipelines.study)
 
 
 def default_spec() -> Spec:

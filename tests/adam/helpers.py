@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 
 from pipelines.adam import SdtmPackage, derive_adam, load_config
 from pipelines.metadata import load_spec
+from pipelines.study import study as _selected_study
 
-SPEC = Path(__file__).resolve().parents[2] / "specs" / "adam.xlsx"
+STUDY = _selected_study()
+
+SPEC = STUDY.spec("adam")
 STUDY = "GORTEC-2024-04"
 RAND = "2026-03-02"
 CUT = dt.date(2028, 6, 30)

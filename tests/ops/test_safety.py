@@ -56,6 +56,9 @@ from tests.dagster_run import materialize_cut, study_paths
 from tests.services import free_port, wait_for_port
 
 from .conftest import ROOT, embedded_home, embedded_instance, kill_group, land, pipeline_env, start_pipeline
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 CUT = "2028-06-30"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -389,7 +392,7 @@ def test_symlinks_out_of_the_landing_folder_are_not_followed(tmp_path, monkeypat
     assert list(failed) == ["raw__dm"]
     assert "link out of the extract folder" in failed["raw__dm"].metadata["failure_table"].value
     manifest = build_run_manifest(study="S", cut=CUT, cut_date=CUT, extract_dir=good, cut_dir=tmp_path / "none",
-                                  specs_dir=ROOT / "specs", mappings_dir=ROOT / "mappings", project_root=ROOT)
+                                  specs_dir=STUDY.specs_dir, mappings_dir=STUDY.mappings_dir, project_root=ROOT)
     names = {e["name"] for e in manifest["inputs"]["extract"]}
     assert "ae.csv" in names and "manifest.json" in names
     assert not names & {"dm.csv", "notes.txt"}, "links out of the extract are not read into the run manifest"

@@ -38,6 +38,9 @@ from tests.dagster_run import study_paths
 from .conftest import (
     LAYERS, ROOT, embedded_home, embedded_instance, finish_landing, land, links, published_files, sha256,
 )
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 CUT_A, CUT_B = "2028-06-30", "2029-01-31"
 pytestmark = pytest.mark.slow
@@ -159,7 +162,7 @@ def check_manifest_contents(m: dict, extract: Path, cut_dir: Path) -> None:
     (version, commit), package versions, every output with SHA-256 and row count."""
     assert {e["name"]: e["sha256"] for e in m["inputs"]["extract"]} == {
         p.name: sha256(p) for p in extract.iterdir() if p.is_file()}
-    for kind, folder, pattern in (("specs", ROOT / "specs", "*.xlsx"), ("mappings", ROOT / "mappings", "*.yaml")):
+    for kind, folder, pattern in (("specs", STUDY.specs_dir, "*.xlsx"), ("mappings", STUDY.mappings_dir, "*.yaml")):
         listed = {e["name"]: e["sha256"] for e in m["inputs"][kind]}
         assert listed == {p.relative_to(folder).as_posix(): sha256(p) for p in folder.rglob(pattern)}, kind
     assert {"edc.xlsx", "sdtm.xlsx", "adam.xlsx"} <= {e["name"] for e in m["inputs"]["specs"]}

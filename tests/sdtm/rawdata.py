@@ -12,9 +12,12 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.metadata import load_spec
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 ROOT = Path(__file__).resolve().parents[2]
-EDC = load_spec(ROOT / "specs" / "edc.xlsx")
+EDC = load_spec(STUDY.spec("edc"))
 STUDY = "GORTEC-2024-04"
 
 

@@ -13,6 +13,9 @@ from pipelines.metadata import load_spec
 from pipelines.sdtm import build_domains, load_mappings, validate_domain
 
 from .rawdata import raw_forms, small_study
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 ROOT = Path(__file__).resolve().parents[2]
 S1, S2, S3 = (f"GORTEC-2024-04-{n}" for n in ("1001", "1002", "1003"))
@@ -20,12 +23,12 @@ S1, S2, S3 = (f"GORTEC-2024-04-{n}" for n in ("1001", "1002", "1003"))
 
 @pytest.fixture(scope="module")
 def spec():
-    return load_spec(ROOT / "specs" / "sdtm.xlsx")
+    return load_spec(STUDY.spec("sdtm"))
 
 
 @pytest.fixture(scope="module")
 def results(spec):
-    return build_domains(raw_forms(small_study()), spec, load_mappings(ROOT / "mappings"))
+    return build_domains(raw_forms(small_study()), spec, load_mappings(STUDY.mappings_dir))
 
 
 def rows(results, name, cols):
@@ -201,8 +204,8 @@ def results_dd():
             {"SUBJID": "1002", "FOLDER": "LOG", "DTHDAT": "UN-JUN-2026", "DTHCAUS": "3", "DTHCAUSO": "Fall at home"},
             {"SUBJID": "1003", "FOLDER": "LOG", "DTHDAT": "01-MAR-2026"},
         ]
-        spec = load_spec(ROOT / "specs" / "sdtm.xlsx")
-        _DD.update(build_domains(raw_forms(study), spec, load_mappings(ROOT / "mappings"), select=["DD"]))
+        spec = load_spec(STUDY.spec("sdtm"))
+        _DD.update(build_domains(raw_forms(study), spec, load_mappings(STUDY.mappings_dir), select=["DD"]))
         failures = validate_domain(spec, _DD["DD"], _DD)
         assert failures.height == 0, failures
     return _DD
@@ -308,7 +311,7 @@ def test_a_value_outside_the_map_is_a_failure_naming_record_variable_and_rule(sp
     study = small_study()
     study["AE"][1]["AEOUT"] = "9"
     study["AE"][0]["AESTDAT"] = "31-XYZ-2026"
-    res = build_domains(raw_forms(study), spec, load_mappings(ROOT / "mappings"), select=["AE"])
+    res = build_domains(raw_forms(study), spec, load_mappings(STUDY.mappings_dir), select=["AE"])
     issues = res["AE"].issues
     got = {(r["record"], r["variable"], r["value"]) for r in issues.iter_rows(named=True)}
     assert got == {(2, "AEOUT", "9"), (1, "AESTDTC", "31-XYZ-2026")}

@@ -22,16 +22,19 @@ from pipelines.sdtm import build_domains, load_mappings, validate_domain, write_
 from pipelines.sdtm.output import RECONCILIATION_FILE, TRACEABILITY_FILE
 
 from .haven import haven_read
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = load_spec(ROOT / "specs" / "sdtm.xlsx")
-EDC = load_spec(ROOT / "specs" / "edc.xlsx")
+SPEC = load_spec(STUDY.spec("sdtm"))
+EDC = load_spec(STUDY.spec("edc"))
 
 
 def _build(extract: Path):
     raw = {k: v.frame for k, v in read_extract(extract, EDC).items()}
     cut = data_cut_date(discover(extract)[-1], raw)
-    return raw, cut, build_domains(raw, SPEC, load_mappings(ROOT / "mappings"), data_cut=cut)
+    return raw, cut, build_domains(raw, SPEC, load_mappings(STUDY.mappings_dir), data_cut=cut)
 
 
 @pytest.fixture(scope="module")

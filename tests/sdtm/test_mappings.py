@@ -14,11 +14,14 @@ import yaml
 from pipelines.metadata import load_spec
 from pipelines.sdtm import RULES, MappingError, load_mappings
 from pipelines.sdtm.mapping import read_yaml
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = load_spec(ROOT / "specs" / "sdtm.xlsx")
-EDC = load_spec(ROOT / "specs" / "edc.xlsx")
-MAPPINGS = load_mappings(ROOT / "mappings")
+SPEC = load_spec(STUDY.spec("sdtm"))
+EDC = load_spec(STUDY.spec("edc"))
+MAPPINGS = load_mappings(STUDY.mappings_dir)
 # Columns every form carries that need no mapping rule: the study id is the configured one
 # (mappings/study.yaml), the subject number makes USUBJID, the EDC record id is kept through the
 # tracking key raw_record, the site is mapped once in DM, the folder makes VISIT/VISITNUM where
@@ -27,7 +30,7 @@ GENERIC = {"STUDYID", "SUBJID", "RECID", "SITEID", "FOLDER"}
 
 
 def _rule_rows():
-    for path in sorted((ROOT / "mappings").rglob("*.yaml")):
+    for path in sorted(STUDY.mappings_dir.rglob("*.yaml")):
         data = read_yaml(path)
         if "domain" not in data:
             continue
@@ -135,7 +138,7 @@ def test_visit_map_covers_every_folder_of_the_edc_spec():
 # ----------------------------------------------------------------------------- loader errors
 def _copy(tmp_path: Path) -> Path:
     dst = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", dst)
+    shutil.copytree(STUDY.mappings_dir, dst)
     return dst
 
 

@@ -7,9 +7,12 @@ from pathlib import Path
 
 
 from pipelines.metadata import load_spec
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = load_spec(ROOT / "specs" / "sdtm.xlsx")
+SPEC = load_spec(STUDY.spec("sdtm"))
 IG_CSV = ROOT / "tests" / "reference" / "sdtmig-3.4-variables.csv"
 # CT-controlled variables deliberately without a variable-level CDISC codelist, and why.
 CT_EXCEPTIONS = {

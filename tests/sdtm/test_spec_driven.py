@@ -17,6 +17,9 @@ from pipelines.xpt import read_xpt
 
 from .haven import haven_read
 from .rawdata import raw_forms, small_study
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 ROOT = Path(__file__).resolve().parents[2]
 CUT = dt.date(2026, 5, 25)
@@ -24,7 +27,7 @@ CUT = dt.date(2026, 5, 25)
 
 def _copy_spec(tmp_path: Path) -> Path:
     dst = tmp_path / "sdtm.xlsx"
-    shutil.copy(ROOT / "specs" / "sdtm.xlsx", dst)
+    shutil.copy(STUDY.spec("sdtm"), dst)
     return dst
 
 
@@ -44,7 +47,7 @@ def test_label_changed_in_the_spec_changes_the_xpt_label(tmp_path):
     wb.save(spec_path)
 
     spec = load_spec(spec_path)
-    results = build_domains(raw_forms(small_study()), spec, load_mappings(ROOT / "mappings"), select=["AE"])
+    results = build_domains(raw_forms(small_study()), spec, load_mappings(STUDY.mappings_dir), select=["AE"])
     write_outputs(results, spec, tmp_path / "out", CUT)
     back = read_xpt(tmp_path / "out" / "ae.xpt")
     assert back.labels["AETERM"] == "Reported Term (Verbatim)"
@@ -72,7 +75,7 @@ def test_variable_added_through_spec_and_mapping_only(tmp_path):
 
     # mapping: one rule in a copy of the mapping files
     maps = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", maps)
+    shutil.copytree(STUDY.mappings_dir, maps)
     ae = read_yaml(maps / "sdtm" / "ae.yaml")
     ae["sources"][0]["rules"]["AECAT"] = {"rule": "hardcode", "value": "ADVERSE EVENT"}
     (maps / "sdtm" / "ae.yaml").write_text(yaml.safe_dump(ae, sort_keys=False), encoding="utf-8")

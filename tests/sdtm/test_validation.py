@@ -12,18 +12,21 @@ from pipelines.sdtm import build_domains, load_mappings, validate_domain
 from pipelines.sdtm.validation import validate_cross_domain, validate_schema
 
 from .rawdata import raw_forms, small_study
+from pipelines.study import study as _selected_study
+
+STUDY = _selected_study()
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def spec():
-    return load_spec(ROOT / "specs" / "sdtm.xlsx")
+    return load_spec(STUDY.spec("sdtm"))
 
 
 @pytest.fixture(scope="module")
 def results(spec):
-    return build_domains(raw_forms(small_study()), spec, load_mappings(ROOT / "mappings"))
+    return build_domains(raw_forms(small_study()), spec, load_mappings(STUDY.mappings_dir))
 
 
 def data(results):
