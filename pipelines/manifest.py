@@ -19,7 +19,7 @@ import polars as pl
 
 from . import __version__
 from .fileio import sha256_file
-from .deliverables.xptfacts import read_xpt_facts
+from .xpt.facts import read_xpt_facts
 
 PACKAGES = (
     "dagster", "polars", "pandera", "pyreadstat", "openpyxl", "numpy", "pandas", "scipy",

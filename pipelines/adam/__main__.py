@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", default=None,
                         help="ADaM spec workbook (default: specs/<study>/adam.xlsx of $CDISC_STUDY or the default study)")
     parser.add_argument("--cut", help="data cut date YYYY-MM-DD (default: spec setting, else latest date in the data)")
+    parser.add_argument("--encoding", default="auto",
+                        help="encoding of the XPT text: auto (detect per file; default), ascii, utf-8, windows-1252, latin-1")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of ADSL,ADTTE,ADRS,ADAE")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         cut = dt.date.fromisoformat(args.cut) if args.cut else None
         spec_path = args.spec or study().spec("adam")
         spec, config = load_spec(spec_path), load_config(spec_path)
-        package = read_sdtm_dir(args.sdtm_dir)
+        package = read_sdtm_dir(args.sdtm_dir, args.encoding)
     except (SpecError, StudyError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

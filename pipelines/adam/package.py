@@ -113,22 +113,36 @@ class SdtmPackage:
         return out
 
 
-def read_sdtm_dir(directory: str | os.PathLike[str]) -> SdtmPackage:
-    """Every ``*.xpt`` file of ``directory`` (name = file stem, upper case) as an :class:`SdtmPackage`."""
-    from ..xpt import read_xpt
+def read_sdtm_dir(directory: str | os.PathLike[str], encoding: str = "auto") -> SdtmPackage:
+    """Every ``*.xpt`` file of ``directory`` (name = file stem, upper case) as an :class:`SdtmPackage`.
+
+    Character values are read in ``encoding``, or in the encoding detected per file (``auto``:
+    ASCII, UTF-8, Windows-1252 or Latin-1, see :mod:`pipelines.xpt.read`); a file read in another
+    encoding than ASCII is noted among the package's warnings. Text the named encoding cannot
+    decode is an error naming the file, variable and records.
+    """
+    from ..xpt import XptDecodeError, read_xpt
 
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"SDTM folder {d} does not exist")
-    data = {}
+    data, notes = {}, []
     for path in sorted(d.glob("*.xpt")) + sorted(d.glob("*.XPT")):
         name = path.stem.upper()
         if name in data:
             continue
         try:
-            data[name] = read_xpt(path).data
+            read = read_xpt(path, encoding)
+        except XptDecodeError as exc:
+            raise ValueError(f"{d / path.name}: {exc}") from None
         except Exception as exc:  # pyreadstat raises its own error types
             raise ValueError(f"{path}: not a readable SAS transport (XPT) file ({exc})") from exc
+        data[name] = read.data
+        if read.encoding != "ascii":
+            notes.append(f"{path.name}: character values read as {read.encoding} (XPORT declares no encoding)")
     if not data:
         raise FileNotFoundError(f"SDTM folder {d} holds no .xpt files")
-    return SdtmPackage(data, origin=str(d))
+    package = SdtmPackage(data, origin=str(d))
+    for note in notes:
+        package.warn(note)
+    return package

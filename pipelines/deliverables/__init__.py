@@ -4,7 +4,7 @@ Dataset-JSON v1.1, generated from the specs and checked against the XPT files th
 Modules: :mod:`.define` (the define.xml builder) and :mod:`.arm` (analysis results metadata),
 :mod:`.validate` (XSD, references, define-vs-XPT consistency), :mod:`.render` (define.html),
 :mod:`.dataset_json` (writer, reader, round trip), :mod:`.build` (one layer folder end to end),
-:mod:`.xptfacts` and :mod:`.package` (what was written), :mod:`.resources` (shipped schemas).
+:mod:`pipelines.xpt.facts` and :mod:`.package` (what was written), :mod:`.resources` (shipped schemas).
 """
 
 from .build import (

@@ -44,7 +44,7 @@ from .validate import (
     parse_define,
     validate_define_xsd,
 )
-from .xptfacts import read_columns
+from ..xpt.facts import read_columns
 
 DEFINE_XML = "define.xml"
 DEFINE_HTML = "define.html"
@@ -215,7 +215,7 @@ def publish_dataset_json(
 
     The values are those of the XPT files. ``frames`` may give the frame a file was written from
     (decoding gigabytes of XPT costs more than reading the frame again); it is reduced to what
-    the file holds (:func:`.xptfacts.as_written`), so the JSON is the same either way.
+    the file holds (:func:`pipelines.xpt.facts.as_written`), so the JSON is the same either way.
     """
     t0 = time.perf_counter()
     directory = define.directory

@@ -38,7 +38,7 @@ from ..metadata.model import Dataset, Spec, Variable
 from ..metadata.validation import FAILURE_SCHEMA
 from . import oids
 from .io import atomic_open
-from .xptfacts import XptFacts, iter_chunks
+from ..xpt.facts import XptFacts, iter_chunks
 
 DATASET_JSON_VERSION = "1.1.0"
 CHUNK_ROWS = 200_000

@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 import polars as pl
 
 from ..metadata.model import Spec
-from .xptfacts import NotAsWritten, XptFacts, as_written, find_xpts, read_all, read_columns, read_xpt_facts
+from ..xpt.facts import NotAsWritten, XptFacts, as_written, find_xpts, read_all, read_columns, read_xpt_facts
 
 SUBJECT = "USUBJID"
 
@@ -77,7 +77,7 @@ def needed_columns(spec: Spec, dataset: str) -> list[str]:
 
 FrameSource = Callable[[str, Path], "pl.DataFrame | None"]
 """Gives, by dataset name and XPT file, the frame the file was written from, or None (then the
-file is read). The frame is reduced to what the file holds (:func:`.xptfacts.as_written`)."""
+file is read). The frame is reduced to what the file holds (:func:`pipelines.xpt.facts.as_written`)."""
 
 
 def written_frame(source: FrameSource | None, name: str, facts: XptFacts) -> pl.DataFrame | None:

@@ -28,7 +28,7 @@ from ..metadata.validation import FAILURE_SCHEMA, where_expr
 from .define import ARM_NS, DEF_NS, ODM_NS, XLINK_NS
 from .package import SUBJECT
 from .resources import define_schema
-from .xptfacts import XptFacts, find_xpts, read_columns, read_xpt_facts
+from ..xpt.facts import XptFacts, find_xpts, read_columns, read_xpt_facts
 
 NUMERIC_TYPES = frozenset({"integer", "float", "double", "decimal"})
 _NS = {"odm": ODM_NS, "def": DEF_NS, "arm": ARM_NS, "xlink": XLINK_NS}

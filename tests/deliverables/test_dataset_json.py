@@ -16,7 +16,7 @@ from lxml import etree
 from pipelines.deliverables import compare_with_xpt, read_dataset_json, write_dataset_json
 from pipelines.deliverables.dataset_json import dataset_metadata
 from pipelines.deliverables.resources import dataset_json_schema, dataset_ndjson_schema
-from pipelines.deliverables.xptfacts import read_xpt_facts
+from pipelines.xpt.facts import read_xpt_facts
 from pipelines.metadata.model import Dataset, Spec, Variable
 from pipelines.xpt import write_xpt
 
@@ -238,7 +238,7 @@ def test_rows_are_the_json_text_python_writes_whether_or_not_values_need_escapin
     """Text needing no escape is quoted as is (the fast path); any other goes through the JSON
     encoder. Either way each row is what json.dumps writes for the same values."""
     from pipelines.deliverables.dataset_json import encode_rows
-    from pipelines.deliverables.xptfacts import read_all
+    from pipelines.xpt.facts import read_all
 
     ds = Dataset(name="ADQ", label="Escapes", variables=(
         Variable("ADQ", "USUBJID", 1, "Unique Subject Identifier", "text"),

@@ -21,7 +21,7 @@ from pipelines.defs.resources import XPT_SHA256, StudyPaths, stored_frame_path, 
 from pipelines.deliverables import publish_dataset_json, publish_define, write_dataset_json
 from pipelines.deliverables.dataset_json import dataset_metadata
 from pipelines.deliverables.package import written_frame
-from pipelines.deliverables.xptfacts import NotAsWritten, as_written, read_all, read_xpt_facts
+from pipelines.xpt.facts import NotAsWritten, as_written, read_all, read_xpt_facts
 from pipelines.fileio import sha256_file
 from pipelines.metadata import load_spec
 from pipelines.metadata.model import Dataset, Spec, Variable

@@ -160,7 +160,7 @@ def test_numpy_engine_writes_the_same_bytes_as_pyreadstat(tmp_path, values):
 
 
 def test_rows_encoded_in_blocks_give_the_same_bytes(tmp_path, monkeypatch):
-    import pipelines.xpt as xpt
+    import pipelines.xpt.write as xpt
     n = 23
     df = frame().sample(n, with_replacement=True, seed=3).with_columns(
         XXSEQ=pl.Series(range(n)), XXSTRESN=pl.Series([None if i % 5 == 0 else i / 7 for i in range(n)]))

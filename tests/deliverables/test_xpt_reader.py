@@ -10,8 +10,8 @@ import polars as pl
 import pyreadstat
 import pytest
 
-from pipelines.deliverables.fastxpt import UnsupportedXpt, iter_frames, read_frame, read_layout
-from pipelines.deliverables.xptfacts import iter_chunks, read_xpt_facts
+from pipelines.xpt.fast import UnsupportedXpt, iter_frames, read_frame, read_layout
+from pipelines.xpt.facts import iter_chunks, read_xpt_facts
 from pipelines.metadata.model import Dataset, Variable
 from pipelines.xpt import write_xpt
 

@@ -2,7 +2,7 @@
 
 define.xml describes the files on disk, not the frames that were meant to be written, so lengths
 ("as written"), labels, types, order and the data cut timestamp in the headers are read here.
-The fast vectorised reader (:mod:`.fastxpt`) is used; a file it does not handle falls back to
+The fast vectorised reader (:mod:`.fast`) is used; a file it does not handle falls back to
 pyreadstat. Values are raw in both cases: character -> String (blank -> null), numeric -> Float64
 (SAS missing -> null), dates left as SAS numbers (callers convert by the variable's format).
 """
@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 import polars as pl
 import pyreadstat
 
-from .fastxpt import UnsupportedXpt, char_as_read, iter_frames, read_layout
+from .fast import UnsupportedXpt, char_as_read, iter_frames, read_layout
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ tests compare every value with pyreadstat, bit for bit.
 
 Values come back raw: character -> ``String`` (trailing blanks removed, blank -> null), numeric
 -> ``Float64`` (all SAS missing values -> null); no date conversion (callers know the kind).
-Anything unusual (several members, a non-ASCII byte in a character field, an unknown header)
-raises :class:`UnsupportedXpt`, and callers fall back to pyreadstat.
+Character values are ASCII unless the caller names the file's encoding (XPORT v5 declares none;
+:func:`non_ascii_values` lets :mod:`pipelines.xpt.read` detect it); a value the named encoding
+cannot decode raises :class:`XptDecodeError` naming the variable and record. Anything unusual
+(several members, an unknown header, non-ASCII text with no encoding named) raises
+:class:`UnsupportedXpt`, and callers fall back to pyreadstat.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ _STAMP = re.compile(rb"^(\d\d)([A-Z]{3})(\d\d):(\d\d):(\d\d):(\d\d)$")
 
 class UnsupportedXpt(ValueError):
     """Not a plain one-member XPORT v5 file this reader handles; use pyreadstat."""
+
+
+class XptDecodeError(ValueError):
+    """Character values the file's encoding cannot decode; ``where`` lists (variable, record)."""
+
+    def __init__(self, message: str, where: list[tuple[str, int]]):
+        super().__init__(message)
+        self.where = where
 
 
 @dataclass(frozen=True)
@@ -166,8 +177,33 @@ def ibm_to_ieee(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _frame(layout: XptLayout, raw: np.ndarray, columns: frozenset[str] | None = None) -> pl.DataFrame:
-    """A (rows, row_length) uint8 matrix -> typed columns (only ``columns``, when given)."""
+def _decode(layout: XptLayout, name: str, values: np.ndarray, high: np.ndarray, encoding: str | None,
+            offset: int) -> pl.Series:
+    """Fixed-width byte strings -> String; rows with a byte >= 0x80 decoded with ``encoding``."""
+    series = pl.Series(name, values)
+    if not high.any():
+        return series.cast(pl.String)
+    if encoding is None:
+        raise UnsupportedXpt(f"{layout.path.name}: non-ASCII character value in {name}")
+    rows = np.flatnonzero(high)
+    decoded, bad = [], []
+    for i in rows:
+        try:
+            decoded.append(bytes(values[i]).decode(encoding))
+        except UnicodeDecodeError:
+            decoded.append(None)
+            bad.append((name, offset + int(i) + 1))
+    if bad:
+        shown = ", ".join(f"record {r}" for _, r in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise XptDecodeError(f"{layout.path.name}: variable {name}: {shown}: bytes that are not {encoding} text", bad)
+    ascii_rows = pl.Series(name, np.where(high, values.dtype.type(b""), values)).cast(pl.String)
+    return ascii_rows.scatter(rows, decoded)
+
+
+def _frame(layout: XptLayout, raw: np.ndarray, columns: frozenset[str] | None = None,
+           encoding: str | None = None, offset: int = 0) -> pl.DataFrame:
+    """A (rows, row_length) uint8 matrix -> typed columns (only ``columns``, when given);
+    ``offset``: the number of rows before this matrix (for record numbers in errors)."""
     n = raw.shape[0]
     cols = {}
     chars = []
@@ -181,16 +217,39 @@ def _frame(layout: XptLayout, raw: np.ndarray, columns: frozenset[str] | None = 
             cols[v.name] = pl.Series(v.name, ibm_to_ieee(b.view(">u8").ravel()), dtype=pl.Float64, nan_to_null=True)
         else:
             b = np.ascontiguousarray(block)
-            if n and (b >= 0x80).any():
-                raise UnsupportedXpt(f"{layout.path.name}: non-ASCII character value in {v.name}")
-            cols[v.name] = pl.Series(v.name, b.view(f"S{v.length}").ravel())
+            high = (b >= 0x80).any(axis=1) if n else np.zeros(0, dtype=bool)
+            cols[v.name] = _decode(layout, v.name, b.view(f"S{v.length}").ravel(), high, encoding, offset)
             chars.append(v.name)
     if not cols:
         return pl.DataFrame()
     frame = pl.DataFrame(cols)
     if chars:
-        frame = frame.with_columns([char_as_read(pl.col(c).cast(pl.String)).alias(c) for c in chars])
+        frame = frame.with_columns([char_as_read(pl.col(c)).alias(c) for c in chars])
     return frame
+
+
+def non_ascii_values(path: str | os.PathLike[str], layout: XptLayout | None = None,
+                     limit: int = 10_000) -> list[tuple[str, int, bytes]]:
+    """Up to ``limit`` character values with a byte >= 0x80, as (variable, record, value without
+    trailing blanks): what an encoding has to decode. Empty for an ASCII file."""
+    layout = layout or read_layout(path)
+    found: list[tuple[str, int, bytes]] = []
+    chars = [v for v in layout.variables if v.type == "Char"]
+    if not chars or layout.rows == 0:
+        return found
+    step = max(1, CHUNK_BYTES // layout.row_length)
+    with open(layout.path, "rb") as fh:
+        fh.seek(layout.data_offset)
+        done = 0
+        while done < layout.rows and len(found) < limit:
+            n = min(step, layout.rows - done)
+            raw = np.frombuffer(fh.read(n * layout.row_length), dtype=np.uint8).reshape(n, layout.row_length)
+            for v in chars:
+                block = np.ascontiguousarray(raw[:, v.position:v.position + v.length])
+                rows = np.flatnonzero((block >= 0x80).any(axis=1))
+                found += [(v.name, done + int(i) + 1, bytes(block[i]).rstrip(b" ")) for i in rows[:limit - len(found)]]
+            done += n
+    return found
 
 
 def char_as_read(text: pl.Expr) -> pl.Expr:
@@ -200,10 +259,10 @@ def char_as_read(text: pl.Expr) -> pl.Expr:
     return pl.when(stripped == "").then(None).otherwise(stripped)
 
 
-def read_frame(path: str | os.PathLike[str], layout: XptLayout | None = None) -> pl.DataFrame:
+def read_frame(path: str | os.PathLike[str], layout: XptLayout | None = None, encoding: str | None = None) -> pl.DataFrame:
     """All rows and columns (see the module doc for the value conventions)."""
     layout = layout or read_layout(path)
-    for chunk in iter_frames(path, layout.rows or 1, layout):
+    for chunk in iter_frames(path, layout.rows or 1, layout, encoding=encoding):
         return chunk
     return _frame(layout, np.zeros((0, layout.row_length), dtype=np.uint8))
 
@@ -213,9 +272,10 @@ CHUNK_BYTES = 64 * 2**20
 
 
 def iter_frames(path: str | os.PathLike[str], chunk_rows: int, layout: XptLayout | None = None,
-                columns: frozenset[str] | None = None) -> Iterator[pl.DataFrame]:
+                columns: frozenset[str] | None = None, encoding: str | None = None) -> Iterator[pl.DataFrame]:
     """The observations in chunks of at most ``chunk_rows`` rows and about 64 MB (one chunk in
-    memory at a time); only ``columns`` are decoded when given."""
+    memory at a time); only ``columns`` are decoded when given; character values in
+    ``encoding`` (default: ASCII only)."""
     layout = layout or read_layout(path)
     chunk_rows = max(1, min(chunk_rows, CHUNK_BYTES // layout.row_length))
     if layout.rows == 0:
@@ -228,5 +288,6 @@ def iter_frames(path: str | os.PathLike[str], chunk_rows: int, layout: XptLayout
             chunk = fh.read(n * layout.row_length)
             if len(chunk) != n * layout.row_length:
                 raise UnsupportedXpt(f"{layout.path.name}: file shorter than its observations")
-            yield _frame(layout, np.frombuffer(chunk, dtype=np.uint8).reshape(n, layout.row_length), columns)
+            yield _frame(layout, np.frombuffer(chunk, dtype=np.uint8).reshape(n, layout.row_length), columns,
+                         encoding, done)
             done += n

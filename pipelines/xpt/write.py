@@ -1,4 +1,4 @@
-"""SAS XPORT version 5 files from spec metadata (FDA Study Data Technical Conformance Guide).
+"""Writing SAS XPORT version 5 files from spec metadata (FDA Study Data Technical Conformance Guide).
 
 One writer for SDTM and ADaM. What it guarantees, beyond what pyreadstat does on its own:
 
@@ -33,8 +33,8 @@ import numpy as np
 import polars as pl
 import pyreadstat
 
-from .fileio import atomic_path
-from .metadata.model import Dataset
+from ..fileio import atomic_path
+from ..metadata.model import Dataset
 
 MAX_NAME = 8
 MAX_LABEL = 40
@@ -343,39 +343,3 @@ def write_xpt(
         if dtype == pl.String
     }
     return XptWritten(path=target, rows=data.height, lengths=lengths)
-
-
-@dataclass(frozen=True)
-class XptRead:
-    data: pl.DataFrame
-    name: str
-    label: str | None
-    labels: dict[str, str | None]
-    formats: dict[str, str | None]
-    types: dict[str, str]
-    lengths: dict[str, int]
-
-
-def read_xpt(path: str | os.PathLike[str]) -> XptRead:
-    """Read an XPT file with its metadata (pyreadstat; SAS dates become polars ``Date``)."""
-    data, meta = pyreadstat.read_xport(str(path), output_format="polars")
-    types = {k: ("Char" if v == "string" else "Num") for k, v in meta.readstat_variable_types.items()}
-    # Zero-row files come back untyped; give them the declared types.
-    if data.height == 0:
-        data = pl.DataFrame(
-            {k: pl.Series([], dtype=pl.String if t == "Char" else pl.Float64) for k, t in types.items()}
-        )
-    else:
-        # pyreadstat returns "" for missing character values; the pipeline uses null.
-        data = data.with_columns(
-            [pl.when(pl.col(k) == "").then(None).otherwise(pl.col(k)).alias(k) for k, t in types.items() if t == "Char" and data.schema[k] == pl.String]
-        )
-    return XptRead(
-        data=data,
-        name=meta.table_name,
-        label=meta.file_label,
-        labels=dict(meta.column_names_to_labels),
-        formats=dict(meta.original_variable_types),
-        types=types,
-        lengths=dict(meta.variable_storage_width),
-    )
