@@ -12,7 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from .defs.adam import adam_assets
-from .defs.analysis import analysis_os
+from .defs.analysis import analysis_assets
 from .defs.cuts import edc_landing_sensor, nightly_schedule
 from .defs.deliverables import deliverables_assets
 from .defs.executors import select_executor
@@ -27,7 +27,8 @@ def build_definitions(paths: StudyPaths | None = None, executor: dg.ExecutorDefi
     """The code location; ``executor`` defaults to the one ``$CDISC_EXECUTOR`` selects."""
     paths = paths or StudyPaths.from_env()
     return dg.Definitions(
-        assets=[raw_assets, sdtm_assets, adam_assets, analysis_os, deliverables_assets, deliverables_release],
+        assets=[a for a in (raw_assets, sdtm_assets, adam_assets, analysis_assets, deliverables_assets,
+                          deliverables_release) if a is not None],
         jobs=[all_assets_job],
         schedules=[nightly_schedule],
         sensors=[edc_landing_sensor],

@@ -118,6 +118,8 @@ class SurvivalAnalysis:
     ties: str
     arms: tuple[ArmSummary, ...]
     comparisons: tuple[Comparison, ...]
+    population: str | None = None
+    """The selection the caller applied before the analysis (e.g. a declared SQL condition)."""
 
     def arm(self, name: str) -> ArmSummary:
         for a in self.arms:

@@ -79,6 +79,8 @@ class SurvivalSpec:
     days_per_unit: float = DAYS_PER_MONTH
     conf_level: float = 0.95
     ties: str = "efron"
+    population: str | None = None
+    """Describes a selection the caller applied to the records beforehand (reported, not applied)."""
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -384,4 +386,5 @@ def analyze_survival(adtte: pl.DataFrame, spec: SurvivalSpec) -> SurvivalAnalysi
         ties=spec.ties,
         arms=arms,
         comparisons=comparisons,
+        population=spec.population,
     )

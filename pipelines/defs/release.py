@@ -4,7 +4,7 @@ Runs after every other asset of the cut. It writes ``$CDISC_OUTPUT_DIR/cuts/<cut
 (:mod:`pipelines.manifest`) and, when the cut is complete and the newest, points
 ``$CDISC_OUTPUT_DIR/sdtm``, ``/adam`` and ``/analysis`` at it (:func:`pipelines.outputs.publish`).
 Its blocking check ``outputs_complete`` refuses to publish a cut that lacks a dataset of the
-specs (XPT and Dataset-JSON), a define.xml or the OS analysis files.
+specs (XPT and Dataset-JSON), a define.xml or a file of an analysis the ADaM spec declares.
 """
 
 from pathlib import Path
@@ -12,25 +12,26 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from ..analysis.declared import load_analyses
 from ..manifest import build_run_manifest, manifest_json
 from ..metadata import load_spec
 from ..metadata.validation import FAILURE_SCHEMA
 from ..outputs import atomic_write, publish, published_cut
 from .checks import check_result
 from .partitions import DATA_CUTS
+from . import settings
 from .resources import StudyPaths
 from .settings import PROJECT_ROOT
 
 KEY = dg.AssetKey("deliverables__release")
 CHECK = "outputs_complete"
 UPSTREAM = [
-    dg.AssetKey("analysis__os"),
+    *(dg.AssetKey(a.asset_name) for a in load_analyses(settings.ADAM_SPEC)),
     dg.AssetKey("deliverables__sdtm_define"),
     dg.AssetKey("deliverables__adam_define"),
     dg.AssetKey("deliverables__sdtm_dataset_json"),
     dg.AssetKey("deliverables__adam_dataset_json"),
 ]
-ANALYSIS_FILES = ("os_summary.csv", "os_summary.json", "os_km.png")
 
 
 def missing_outputs(paths: StudyPaths, cut: str) -> pl.DataFrame:
@@ -43,7 +44,8 @@ def missing_outputs(paths: StudyPaths, cut: str) -> pl.DataFrame:
             f"{d.file_name}.{ext}" for d in spec.datasets.values() for ext in ("xpt", "json")
         ]
         rows += [(f"{layer}/{name}",) for name in expected if not (base / layer / name).is_file()]
-    rows += [(f"analysis/{name}",) for name in ANALYSIS_FILES if not (base / "analysis" / name).is_file()]
+    analysis_files = [f for a in load_analyses(paths.spec_path("adam")) for f in a.files]
+    rows += [(f"analysis/{name}",) for name in analysis_files if not (base / "analysis" / name).is_file()]
     return pl.DataFrame(
         [{"dataset": name, "record": None, "subject": None, "variable": None,
           "rule": "output file of a complete data cut", "value": None} for (name,) in rows],
@@ -58,7 +60,7 @@ def missing_outputs(paths: StudyPaths, cut: str) -> pl.DataFrame:
     partitions_def=DATA_CUTS,
     kinds={"json"},
     check_specs=[dg.AssetCheckSpec(CHECK, asset=KEY, blocking=True,
-                                   description="Every dataset of the specs, both defines and the OS analysis are in the cut")],
+                                   description="Every dataset of the specs, both defines and the declared analyses are in the cut")],
     description="Run manifest of the data cut (inputs, code, outputs with SHA-256) and publication "
                 "as the latest complete cut under $CDISC_OUTPUT_DIR/sdtm, /adam, /analysis",
 )

@@ -439,6 +439,75 @@ def write_workbook(path: str | os.PathLike[str], sheets: Mapping[str, Sequence[M
     atomic_write(path, lambda tmp: wb.save(tmp))
 
 
+_SHEETS_CACHE: dict[tuple[str, int, int], dict[str, tuple[tuple, list[tuple[int, tuple]]]]] = {}
+
+
+def _all_sheets(path: str | os.PathLike[str]) -> tuple[Path, dict[str, tuple[tuple, list[tuple[int, tuple]]]]]:
+    """Every sheet's header and rows (row number, values), cached in memory and on disk like
+    :func:`load_spec`: configuration sheets are read at every run, openpyxl only on a change."""
+    p, key = workbook_key(path)
+    if key in _SHEETS_CACHE:
+        return p, _SHEETS_CACHE[key]
+    cache_dir = _disk_cache_dir()
+    cached = None
+    if cache_dir is not None:
+        cached = cache_dir / f"{hashlib.sha256(f'sheets|{key}|{_CODE_STAMP}'.encode()).hexdigest()[:32]}.pickle"
+        try:
+            sheets = pickle.loads(cached.read_bytes())
+            _SHEETS_CACHE[key] = sheets
+            return p, sheets
+        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError):
+            pass
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several types for a bad file
+        raise SpecError(f"{p}: not a readable .xlsx workbook ({exc})") from exc
+    try:
+        sheets = {}
+        for name in wb.sheetnames:
+            rows = wb[name].iter_rows(values_only=True)
+            header = next(rows, ())
+            sheets[name] = (tuple(header), [(i, tuple(v)) for i, v in enumerate(rows, start=2)])
+    finally:
+        wb.close()
+    _SHEETS_CACHE[key] = sheets
+    if cached is not None:
+        try:
+            atomic_write(cached, pickle.dumps(sheets, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass
+    return p, sheets
+
+
+def sheet_rows(path: str | os.PathLike[str], sheet: str, columns: Iterable[str],
+               required: Iterable[str] = ()) -> list[_Row]:
+    """The data rows of one sheet as typed rows whose errors name the cell (sheet, row, column);
+    an empty list when the workbook has no such sheet. A header that is not one of ``columns``
+    is an error (a misspelt header would otherwise be ignored), and so is a ``required`` column
+    missing from the header. Blank rows are skipped."""
+    p, sheets = _all_sheets(path)
+    if sheet not in sheets:
+        return []
+    header, rows = sheets[sheet]
+    names = [str(h).strip() if h is not None and str(h).strip() else None for h in header]
+    known = list(columns)
+    unknown = [h for h in names if h is not None and h not in known]
+    if unknown:
+        raise SpecError(f"{p}: sheet {sheet!r}: unknown column(s) {', '.join(map(repr, unknown))} "
+                        f"(known: {', '.join(known)})")
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise SpecError(f"{p}: sheet {sheet!r} lacks column(s) {', '.join(missing)}")
+    out = []
+    for number, values in rows:
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        out.append(_Row(str(p), sheet, number, {c: v for c, v in zip(names, values) if c}))
+    return out
+
+
 def read_sheet(path: str | os.PathLike[str], sheet: str) -> list[dict[str, Any]]:
     """All rows of one sheet as dicts (for tools and tests)."""
     import openpyxl

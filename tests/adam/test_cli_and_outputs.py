@@ -16,7 +16,7 @@ from pipelines.metadata.model import Dataset, Variable
 from pipelines.xpt import read_xpt, write_xpt
 from tests.sdtm.haven import require_r
 
-from .helpers import spec_and_config
+from .helpers import SPEC, spec_and_config
 
 
 def write_sdtm(pkg, folder: Path, only=None) -> None:
@@ -107,14 +107,16 @@ def test_r_haven_reads_labels_and_dates(study):
 
 def test_os_analysis_matches_lifelines(study, tmp_path):
     lifelines = pytest.importorskip("lifelines")
-    from pipelines.defs.analysis import run_os_analysis
+    from pipelines.analysis.declared import load_analyses, run_analysis
 
     _, _, out, _ = study
     adtte = read_xpt(out / "adtte.xpt").data
     _, config = spec_and_config()
-    result, files, _ = run_os_analysis(adtte, tmp_path, config.settings.control_armcd, config.settings.trt_codes)
-    assert all(p.is_file() for p in files.values())
-    assert json.loads(files["json"].read_text())["paramcd"] == "OS"
+    (os_analysis,) = [a for a in load_analyses(SPEC) if a.id == "OS"]
+    output = run_analysis(adtte, os_analysis, config.settings.trt_codes, config.settings.control_armcd)
+    result = output.result
+    assert sorted(output.files) == sorted(os_analysis.files) and all(output.files.values())
+    assert json.loads(output.files[os_analysis.files[1]])["paramcd"] == "OS"
     os_ = adtte.filter((pl.col("PARAMCD") == "OS") & (pl.col("ITTFL") == "Y")).with_columns(
         (pl.col("AVAL") / 30.4375).alias("T"), (1 - pl.col("CNSR")).alias("E"))
     for arm in result.arms:
