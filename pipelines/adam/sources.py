@@ -24,6 +24,7 @@ sheet, declared once for PFS, DoR and ADRS).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -47,6 +48,16 @@ def sql_filter(value: str | pl.Expr | None, what: str) -> pl.Expr | None:
         return pl.sql_expr(value)
     except Exception as exc:  # polars raises several SQL error types
         raise AdamInputError(f"{what}: filter {value!r} is not a valid SQL condition ({exc})") from None
+
+
+_SQL_WORDS = {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "END",
+              "TRUE", "FALSE", "AS"}
+
+
+def filter_columns(sql: str) -> list[str]:
+    """The variable names a SQL filter reads (upper-case names, not keywords nor functions)."""
+    words = re.findall(r"\b([A-Z][A-Z0-9_]{1,7})\b(?!\s*\()", re.sub(r"'[^']*'", "", sql))
+    return list(dict.fromkeys(w for w in words if w not in _SQL_WORDS))
 
 
 @dataclass(frozen=True)
