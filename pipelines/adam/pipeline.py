@@ -297,3 +297,15 @@ def write_adam(result: AdamResult, spec: Spec, out_dir: str | Path, names: Itera
             continue
         written.append(write_xpt(df, out_dir, spec.dataset(name), stamp))
     return written
+
+
+CUT_RECORDS_FILE = "data_cut_records.csv"
+
+
+def write_cut_records(result: AdamResult, out_dir: str | Path) -> Path:
+    """Write ``<out_dir>/data_cut_records.csv``: what the data cut removed or changed (atomically)."""
+    from ..fileio import atomic_write
+
+    path = Path(out_dir) / CUT_RECORDS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda tmp: result.cut_records.write_csv(tmp))

@@ -97,7 +97,7 @@ def test_no_date_after_the_cut_becomes_an_analysis_date():
     adsl = result.datasets["ADSL"]
     assert adsl.get_column("USUBJID").to_list() == [U]
     for name, variables in (("ADSL", ["RANDDT", "TRTSDT", "TRTEDT", "LSTALVDT", "DTHDT", "EOSDT"]),
-                            ("ADTTE", ["ADT"]), ("ADRS", ["ADT"]), ("ADAE", ["ASTDT"])):
+                            ("ADTTE", ["ADT"]), ("ADRS", ["ADT"]), ("ADAE", ["ASTDT", "AENDT"])):
         df = result.datasets[name]
         for v in variables:
             latest = df.get_column(v).max()
@@ -106,7 +106,7 @@ def test_no_date_after_the_cut_becomes_an_analysis_date():
     assert adrs.filter(pl.col("PARAMCD") == "PD").get_column("AVALC").to_list() == ["N"]
     assert adrs.filter(pl.col("PARAMCD") == "CBOR").get_column("AVALC").to_list() == ["PR"]
     removed = result.cut_records.group_by("dataset").len().sort("dataset").rows()
-    assert removed == [("AE", 1), ("CM", 1), ("DM", 2), ("EX", 1), ("RS", 1), ("SS", 1), ("SV", 1)]
+    assert removed == [("AE", 2), ("CM", 1), ("DM", 2), ("EX", 1), ("RS", 1), ("SS", 1), ("SV", 1)]  # AE: one removed, one end cleared
     subj = result.cut_records.filter(pl.col("subject") == f"{STUDY}-0002").row(0, named=True)
     assert (subj["dataset"], subj["variable"], subj["action"]) == ("DM", "RFICDTC", "subject not in the cut: its 2 record(s) removed")
 
@@ -251,3 +251,26 @@ def test_survival_contact_method_does_not_matter():
     spec, config = spec_and_config()
     adsl = derive_adam(SdtmPackage(data), spec, config, CUT, ("ADSL",)).datasets["ADSL"]
     assert adsl.get_column("LSTALVDT").to_list() == [d(D(180))]
+
+
+AE_END_CUT = [
+    # id, AEENDTC, expected AENDT, AEOUT kept
+    ("ended-before-cut", D(820), d(D(820)), True),
+    ("ends-after-cut-ongoing-at-cut", AFTER(3), None, False),
+    ("partial-end-in-cut-month-kept", C[:7], CUT, True),  # imputed to the last day, not after the cut
+]
+
+
+@pytest.mark.parametrize("case", AE_END_CUT, ids=[c[0] for c in AE_END_CUT])
+def test_adverse_event_ending_after_the_cut_is_ongoing_at_the_cut(case):
+    _, en, aendt, kept = case
+    pkg = package([{"id": "0001", "ex": [D(2)], "ae": [{"st": D(800), "en": en}]}])
+    data = {n: pkg.get(n) for n in pkg.names}
+    data["AE"] = data["AE"].with_columns(pl.lit("RECOVERED/RESOLVED").alias("AEOUT"))
+    from pipelines.adam import SdtmPackage
+
+    spec, config = spec_and_config()
+    result = derive_adam(SdtmPackage(data), spec, config, CUT, ("ADSL", "ADAE"))
+    row = result.datasets["ADAE"].row(0, named=True)
+    assert (row["AENDT"], row["AEOUT"]) == (aendt, "RECOVERED/RESOLVED" if kept else None)
+    assert result.cut_records.filter(pl.col("variable") == "AEENDTC").height == (0 if kept else 1)
