@@ -140,9 +140,11 @@ def apply_data_cut(package: SdtmPackage, rules: Sequence[CutRule], cut: dt.date 
         src = data.get(r.date_dataset)
         if r.dataset not in data or src is None:
             continue  # an absent dataset has nothing to cut (its absence is reported where it is read)
-        missing = [v for v in (r.date_variable,) if v not in src.columns] + ([SUBJECT] if SUBJECT not in src.columns else [])
+        missing = [f"{r.date_dataset}.{v}" for v in (r.date_variable, SUBJECT) if v not in src.columns]
+        if SUBJECT not in data[r.dataset].columns and r.dataset != r.date_dataset:
+            missing.append(f"{r.dataset}.{SUBJECT}")
         if missing:
-            notes.append(f"data cut {cut}: {r.date_dataset} lacks {', '.join(missing)}: rule for {r.dataset} not applied")
+            notes.append(f"data cut {cut}: {', '.join(missing)} absent: rule for {r.dataset} ({r.date}) not applied")
             continue
         usable.append(r)
     # quick test: one scalar comparison per rule date, all datasets at once
@@ -227,7 +229,8 @@ def apply_data_cut(package: SdtmPackage, rules: Sequence[CutRule], cut: dt.date 
         if name in remove:
             df = df.filter(~pl.col("_RM"))
         out[name] = df.drop([f"_C{i}" for i in range(len(ops))] + (["_RM"] if name in remove else []))
-    report_df = pl.concat(report, how="vertical_relaxed").select([pl.col(c).cast(t) for c, t in CUT_SCHEMA.items()])
+    report_df = (pl.concat(report, how="vertical_relaxed").select([pl.col(c).cast(t) for c, t in CUT_SCHEMA.items()])
+                 if report else _empty_report())
     return _package(out, package, notes), report_df
 
 

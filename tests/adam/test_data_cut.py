@@ -87,7 +87,7 @@ def test_a_rule_whose_date_variable_is_absent_is_reported_not_applied():
     pkg = SdtmPackage({"AE": pl.DataFrame({"USUBJID": ["A"], "AETERM": ["Rash"]})})
     out, report = apply_data_cut(pkg, (CutRule("AE", "AESTDTC"),), CUT)
     assert report.height == 0 and out.get("AE").height == 1
-    assert out.warnings == ["data cut 2029-06-30: AE lacks AESTDTC: rule for AE not applied"]
+    assert out.warnings == ["data cut 2029-06-30: AE.AESTDTC absent: rule for AE (AESTDTC) not applied"]
 
 
 @pytest.mark.parametrize("row,message", [
