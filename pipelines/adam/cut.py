@@ -147,12 +147,17 @@ def apply_data_cut(package: SdtmPackage, rules: Sequence[CutRule], cut: dt.date 
             notes.append(f"data cut {cut}: {', '.join(missing)} absent: rule for {r.dataset} ({r.date}) not applied")
             continue
         usable.append(r)
-    # quick test: one scalar comparison per rule date, all datasets at once
+    # quick test: one scalar comparison per date variable, one query per dataset, all at once
+    dates: dict[str, list[str]] = {}
+    for r in usable:
+        dates.setdefault(r.date_dataset, [])
+        if r.date_variable not in dates[r.date_dataset]:
+            dates[r.date_dataset].append(r.date_variable)
     flags = pl.collect_all([
-        data[r.date_dataset].lazy().select(compute_after_cut(r.date_variable, cut, data[r.date_dataset].schema[r.date_variable]).any())
-        for r in usable
+        data[n].lazy().select([compute_after_cut(v, cut, data[n].schema[v]).any().alias(v) for v in vs]) for n, vs in dates.items()
     ])
-    hit = [r for r, f in zip(usable, flags) if f.item()]
+    later = {(n, v) for (n, vs), f in zip(dates.items(), flags) for v in vs if f.get_column(v).item()}
+    hit = [r for r in usable if (r.date_dataset, r.date_variable) in later]
     if not hit:
         return (_package(data, package, notes) if notes else package), _empty_report()
 

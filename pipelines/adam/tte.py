@@ -217,31 +217,35 @@ def find_records_before_start(
     frame = _start_frame(dataset_adsl, datasets, parameter).with_row_index("_ROW")
     parts = []
     for k, src in enumerate(checked):
+        values = [pl.lit(k).alias("_K"), pl.lit(src.name).alias("SOURCE"), pl.lit(src.before_start).alias("SEVERITY"),
+                  pl.lit(src.srcdom).alias("SRCDOM"), pl.lit(src.srcvar).alias("SRCVAR")]
         if src.dataset_name == "ADSL":
+            # one record per subject, on the subject's own row: no join
             if src.date not in frame.columns:
                 raise AdamInputError(f"argument 'dataset_adsl' lacks {src.date} needed by source {src.name!r}")
             flt = sql_filter(src.filter, f"source {src.name!r}")
-            lf = frame.lazy()
+            early = _dates(frame, src.date) < pl.col("STARTDT")
             if flt is not None:
-                lf = lf.filter(flt.fill_null(False))
-            recs = lf.select(SUBJECT, _dates(frame, src.date).alias("DATE"), pl.lit(None, dtype=pl.Int64).alias("SRCSEQ"))
-        else:
-            df = _dataset(datasets, src.dataset_name, f"source {src.name!r}", [SUBJECT, src.date, src.srcseq])
-            flt = sql_filter(src.filter, f"source {src.name!r}")
-            lf = df.lazy()
-            if flt is not None:
-                lf = lf.filter(flt)
-            seq = pl.col(src.srcseq).cast(pl.Int64) if src.srcseq else pl.lit(None, dtype=pl.Int64)
-            recs = lf.select(SUBJECT, _dates(df, src.date).alias("DATE"), seq.alias("SRCSEQ"))
+                early = early & flt.fill_null(False)
+            parts.append(frame.lazy().filter(early.fill_null(False)).select(
+                SUBJECT, "_ROW", "STARTDT", _dates(frame, src.date).alias("DATE"), pl.lit(None, dtype=pl.Int64).alias("SRCSEQ"),
+                *values))
+            continue
+        df = _dataset(datasets, src.dataset_name, f"source {src.name!r}", [SUBJECT, src.date, src.srcseq])
+        flt = sql_filter(src.filter, f"source {src.name!r}")
+        lf = df.lazy()
+        if flt is not None:
+            lf = lf.filter(flt)
+        seq = pl.col(src.srcseq).cast(pl.Int64) if src.srcseq else pl.lit(None, dtype=pl.Int64)
+        recs = lf.select(SUBJECT, _dates(df, src.date).alias("DATE"), seq.alias("SRCSEQ"))
         early = (
             recs.join(frame.lazy().select(SUBJECT, "STARTDT", "_ROW"), on=SUBJECT, how="inner")
             .filter(pl.col("DATE") < pl.col("STARTDT"))
             .group_by(SUBJECT).agg(pl.all().sort_by(["DATE", "SRCSEQ"], nulls_last=True).first())
-            .with_columns(pl.lit(k).alias("_K"), pl.lit(src.name).alias("SOURCE"), pl.lit(src.before_start).alias("SEVERITY"),
-                          pl.lit(src.srcdom).alias("SRCDOM"), pl.lit(src.srcvar).alias("SRCVAR"))
+            .with_columns(values)
         )
         parts.append(early)
-    out = pl.concat(pl.collect_all(parts), how="vertical_relaxed").sort("_ROW", "_K")
+    out = pl.concat(pl.collect_all(parts), how="diagonal_relaxed").sort("_ROW", "_K")
     return out.select(pl.col(SUBJECT), pl.lit(parameter.paramcd).alias("PARAMCD"), *[pl.col(c).cast(t) for c, t in schema.items()
                                                                                        if c not in (SUBJECT, "PARAMCD")])
 
