@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/bench_adam.py [--subjects 100000] [--repeat 5]
 
-Data generation (pipelines.adam.synthetic) is excluded; the timed call is ``build_adsl`` +
-``build_adtte(paramcds=["OS"])`` + conforming both to the spec, best of ``--repeat`` runs.
+Data generation (pipelines.adam.synthetic) is excluded; the timed call is what ``derive_adam``
+does for ADSL and OS: the data cut (``apply_data_cut``, Data Cut sheet), ``build_adsl`` +
+``build_adtte(paramcds=["OS"])`` + conforming both to the spec + the ADTTE findings (a death before
+randomization), best of ``--repeat`` runs.
 Memory: the resident size of the SDTM data before the runs, and the peak resident size during the
 runs (the Linux high-water mark is reset after data generation; elsewhere the process peak).
 CPU time (all threads) is printed too: on a shared machine it shows whether a slow wall time
@@ -26,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.adam import load_config  # noqa: E402
 from pipelines.adam.adsl import build_adsl  # noqa: E402
 from pipelines.adam.config import AliveSource  # noqa: E402
+from pipelines.adam.cut import apply_data_cut  # noqa: E402
 from pipelines.adam.package import SdtmPackage  # noqa: E402
-from pipelines.adam.pipeline import add_aseq, build_adtte, conform_to_spec, merge_adsl_vars  # noqa: E402
+from pipelines.adam.pipeline import add_aseq, adtte_findings, build_adtte, conform_to_spec, merge_adsl_vars  # noqa: E402
 from pipelines.adam.synthetic import synthetic_sdtm  # noqa: E402
 from pipelines.metadata import load_spec  # noqa: E402
 from pipelines.study import study as _selected_study
@@ -56,11 +59,13 @@ def _reset_peak() -> bool:
 
 
 def run_once(data: dict, spec, config, cut):
-    package = SdtmPackage(data, origin="bench")
+    package, _ = apply_data_cut(SdtmPackage(data, origin="bench"), config.data_cut, cut)
     adsl = build_adsl(package, config, cut)
     tte = build_adtte(adsl, config, package, None, ["OS"])
     ds = spec.dataset("ADTTE")
     adtte = conform_to_spec(add_aseq(merge_adsl_vars(tte, adsl, ds), ["USUBJID", "PARAMN"]), ds)
+    findings = adtte_findings(adtte, adsl, config, package, None, ["OS"])
+    assert findings.height == 0, findings
     return conform_to_spec(adsl, spec.dataset("ADSL")), adtte
 
 

@@ -13,8 +13,8 @@ import polars as pl
 
 from .metadata.model import SpecError
 
-_KEYWORDS = {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "BETWEEN", "TRUE", "FALSE", "CASE",
-             "WHEN", "THEN", "ELSE", "END", "CAST", "AS"}
+_KEYWORDS = {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "END",
+             "TRUE", "FALSE", "AS"}
 
 
 def sql_condition(text: str, where: str) -> pl.Expr:
@@ -26,7 +26,7 @@ def sql_condition(text: str, where: str) -> pl.Expr:
 
 
 def condition_columns(text: str) -> list[str]:
-    """The variable names a condition reads (upper-case words outside quotes that are not SQL
-    keywords), in order of appearance: what a dataset must have for the condition to apply."""
-    words = re.findall(r"\b([A-Z][A-Z0-9_]*)\b", re.sub(r"'[^']*'", "", text))
+    """The variable names a condition reads, in order of appearance: upper-case names of 2 to 8
+    characters outside quotes that are neither SQL keywords nor functions (``COALESCE(``)."""
+    words = re.findall(r"\b([A-Z][A-Z0-9_]{1,7})\b(?!\s*\()", re.sub(r"'[^']*'", "", text))
     return list(dict.fromkeys(w for w in words if w not in _KEYWORDS))

@@ -1,7 +1,9 @@
 """``python -m pipelines.adam --sdtm-dir DIR --out DIR [--spec specs/<study>/adam.xlsx] [--cut YYYY-MM-DD]``
 
-Reads every SDTM ``.xpt`` of DIR, derives ADSL, ADTTE, ADRS and ADAE, validates each with the
-spec's pandera schema and writes the conforming ones as ``.xpt`` files in the output folder.
+Reads every SDTM ``.xpt`` of DIR, cuts it at the data cut (sheet Data Cut), derives ADSL, ADTTE,
+ADRS and ADAE, validates each with the spec's pandera schema and the impossible data found while
+deriving (a death before randomization), and writes the conforming ones as ``.xpt`` files in the
+output folder; what the data cut removed or changed goes to ``data_cut_records.csv`` there.
 Absent SDTM datasets/variables are warnings (their ADaM variables are empty), never a crash.
 Exit status: 0 all written, 1 a dataset failed validation (not written), 2 bad input.
 """
@@ -18,8 +20,7 @@ from ..metadata.validation import format_failures
 from ..study import StudyError, study
 from .config import load_config
 from .package import read_sdtm_dir
-from .pipeline import DATASETS, derive_adam, validate_adam, write_adam
-
+from .pipeline import DATASETS, derive_adam, validate_adam, write_adam, write_cut_records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             log.error("%s fails its spec (%d failure(s)), not written:\n%s", name, f.height, format_failures(f))
     for w in write_adam(result, spec, args.out, ok):
         log.info("wrote %s (%d records)", w.path, w.rows)
+    if result.cut_records.height:
+        path = write_cut_records(result, args.out)
+        log.info("wrote %s (%d records removed or changed by the data cut)", path, result.cut_records.height)
     print(f"ADaM: {len(ok)} of {len(failures)} dataset(s) written to {args.out}; {len(result.warnings)} warning(s)")
     return 0 if len(ok) == len(failures) else 1
 

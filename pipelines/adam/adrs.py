@@ -14,12 +14,21 @@ CBOR      per ITT subject: confirmed best overall response per RECIST 1.1
 CRSP      per ITT subject: confirmed response (CR/PR) Y/N; ADT = first response date
 ========  ===================================================================================
 
+BOR, CBOR and CRSP use the analysed OVR records (ANL01FL, so up to the first PD) dated on or
+before the start of new anticancer therapy (NACT: the first record of the Settings' ``nact_*``
+declaration on or after randomization), the rule the PFS and DoR censorings use: a response
+after NACT is not a response to study treatment.
+
 Confirmation (RECIST 1.1, admiralonco ``derive_param_confirmed_bor``): a CR is confirmed by a CR
 at least ``confirmation_days`` later with only CR or NE in between; a PR (or a CR not confirmed
 as CR) by a CR/PR at least ``confirmation_days`` later with only CR, PR or NE in between; at most
 ``max_ne_between`` NE in between. An unconfirmed CR/PR, or SD, counts as SD when at least
-``sd_min_days`` after randomization (NON-CR/NON-PD likewise); else NE. Best response order:
-CR, PR, SD, NON-CR/NON-PD, PD, NE, MISSING (no assessment).
+``sd_min_days`` less the visit window ``sd_window_days`` after randomization (42 - 7: the week-6
+scan on day 35 or later; NON-CR/NON-PD likewise); else NE. Best response order: CR, PR, SD,
+NON-CR/NON-PD, PD, NE, MISSING (no assessment).
+
+ADY (every record with an ADT): ADT - ADSL.TRTSDT + 1 on or after TRTSDT, ADT - TRTSDT before
+(ADaMIG 1.3 relative day, as ADAE.ASTDY); null without a first dose.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import polars as pl
 
 from .assertions import assert_data_frame
 from .config import AdamSettings
-from .dates import compute_complete_date
+from .dates import compute_complete_date, compute_study_day
 from .derive import compute_y
 
 SUBJECT = "USUBJID"
@@ -81,16 +90,31 @@ def derive_ovr(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, filter_rs: 
     return ovr.drop("RANDDT").with_columns(pl.lit("OVR").alias("PARAMCD"))
 
 
-def derive_confirmed_status(ovr: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: AdamSettings, confirm: bool) -> pl.DataFrame:
-    """Per analysed OVR record, the response it supports (_STATUS) under RECIST 1.1 rules."""
+def filter_before_nact(ovr: pl.DataFrame, dataset_nact: pl.DataFrame | None, nact_var: str = "NACTDT") -> pl.DataFrame:
+    """The analysed OVR records (ANL01FL = Y) dated on or before the subject's new anticancer
+    therapy start (``dataset_nact``: one row per subject, Date column ``nact_var``; none: all)."""
+    assert_data_frame(ovr, "ovr", [SUBJECT, "ADT", "ANL01FL"])
+    rec = ovr.filter(pl.col("ANL01FL") == "Y")
+    if dataset_nact is None:
+        return rec
+    assert_data_frame(dataset_nact, "dataset_nact", [SUBJECT, nact_var])
+    return (rec.join(dataset_nact.select(SUBJECT, pl.col(nact_var).alias("_NACT")), on=SUBJECT, how="left", maintain_order="left")
+            .filter(pl.col("_NACT").is_null() | (pl.col("ADT") <= pl.col("_NACT"))).drop("_NACT"))
+
+
+def derive_confirmed_status(ovr: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: AdamSettings, confirm: bool,
+                            dataset_nact: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per OVR record used for the response parameters (analysed, before NACT), the response it
+    supports (_STATUS) under RECIST 1.1 rules."""
+    assert_data_frame(dataset_adsl, "dataset_adsl", [SUBJECT, "RANDDT"])
     rec = (
-        ovr.filter(pl.col("ANL01FL") == "Y")
+        filter_before_nact(ovr, dataset_nact)
         .join(dataset_adsl.select(SUBJECT, "RANDDT"), on=SUBJECT, how="inner")
         .sort([SUBJECT, "ADT"])  # the order argument of the confirmation rule: by subject, by date
         .with_columns(pl.int_range(pl.len()).over(SUBJECT).alias("_I"))
     )
     days = (pl.col("ADT") - pl.col("RANDDT")).dt.total_days()
-    sd_ok = days >= settings.sd_min_days
+    sd_ok = days >= settings.sd_earliest_day
     if confirm and rec.height:
         rec = rec.with_columns(
             (~pl.col("AVALC").is_in(["CR", "NE"])).cast(pl.Int64).cum_sum().over(SUBJECT).alias("_BCR"),
@@ -143,8 +167,13 @@ def _best(status: pl.DataFrame, subjects: pl.DataFrame, paramcd: str) -> pl.Data
     )
 
 
-def build_adrs(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: AdamSettings, filter_rs: pl.Expr | None) -> pl.DataFrame:
-    """All ADRS parameters (without ADSL variables or ASEQ; see :func:`pipelines.adam.pipeline`)."""
+def build_adrs(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: AdamSettings, filter_rs: pl.Expr | None,
+               dataset_nact: pl.DataFrame | None = None) -> pl.DataFrame:
+    """All ADRS parameters (without ADSL variables or ASEQ; see :func:`pipelines.adam.pipeline`).
+
+    ``dataset_adsl`` needs USUBJID, RANDDT, TRTSDT, ITTFL; ``dataset_nact`` (USUBJID, NACTDT) the
+    start of new anticancer therapy (None: no subject has one)."""
+    assert_data_frame(dataset_adsl, "dataset_adsl", [SUBJECT, "RANDDT", "TRTSDT", "ITTFL"])
     ovr = derive_ovr(dataset_rs, dataset_adsl, filter_rs)
     itt = dataset_adsl.filter(pl.col("ITTFL") == "Y").select(SUBJECT)
     anl = ovr.filter(pl.col("ANL01FL") == "Y")
@@ -161,8 +190,8 @@ def build_adrs(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: A
         .with_columns(pl.lit("LSTA").alias("PARAMCD"))
     )
     lsta = itt.join(lsta, on=SUBJECT, how="inner", maintain_order="left")
-    bor = _best(derive_confirmed_status(ovr, dataset_adsl, settings, confirm=False), itt, "BOR")
-    cstat = derive_confirmed_status(ovr, dataset_adsl, settings, confirm=True)
+    bor = _best(derive_confirmed_status(ovr, dataset_adsl, settings, confirm=False, dataset_nact=dataset_nact), itt, "BOR")
+    cstat = derive_confirmed_status(ovr, dataset_adsl, settings, confirm=True, dataset_nact=dataset_nact)
     cbor = _best(cstat, itt, "CBOR")
     first_resp = cstat.filter(pl.col("_STATUS").is_in(["CR", "PR"])).group_by(SUBJECT).agg(pl.col("ADT").min())
     crsp = itt.join(first_resp, on=SUBJECT, how="left", maintain_order="left").with_columns(
@@ -171,6 +200,10 @@ def build_adrs(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: A
     ).with_columns(pl.when(pl.col("AVALC") == "Y").then(1.0).otherwise(0.0).alias("AVAL"))
     parts = [ovr, pd, lsta, bor, cbor, crsp]
     out = pl.concat(parts, how="diagonal_relaxed")
+    # ADY relative to the first dose (ADaMIG 1.3, as in ADAE)
+    trtsdt = out.select(SUBJECT).join(dataset_adsl.select(SUBJECT, pl.col("TRTSDT").alias("_TRTSDT")), on=SUBJECT,
+                                      how="left", maintain_order="left").get_column("_TRTSDT")
+    out = out.with_columns(trtsdt).with_columns(compute_study_day("ADT", "_TRTSDT").alias("ADY")).drop("_TRTSDT")
     return out.with_columns(
         pl.col("PARAMCD").replace_strict(list(PARAMS), [v[1] for v in PARAMS.values()], return_dtype=pl.String).alias("PARAM"),
         pl.col("PARAMCD").replace_strict(list(PARAMS), [v[0] for v in PARAMS.values()], return_dtype=pl.Int64).alias("PARAMN"),

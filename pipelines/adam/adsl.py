@@ -27,7 +27,7 @@ from .derive import (
     derive_vars_merged_many,
 )
 from .package import SdtmPackage
-from .tte import sql_filter
+from .sources import filter_columns, sql_filter
 
 SUBJECT = "USUBJID"
 DM_VARS = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "COUNTRY", "AGE", "AGEU", "SEX", "RACE", "ETHNIC",
@@ -140,7 +140,9 @@ def alive_sources(package: SdtmPackage, sources: Sequence[AliveSource]) -> list[
     """The (frame, date, filter) triples of the declared LSTALVDT sources present in the package."""
     frames = []
     for s in sources:
-        df = package.get(s.dataset, [SUBJECT, s.date], purpose="LSTALVDT")
+        # the filter's variables too: one the package lacks comes back null (warned), so the
+        # filter keeps nothing rather than failing
+        df = package.get(s.dataset, [SUBJECT, s.date, *(filter_columns(s.filter) if s.filter else [])], purpose="LSTALVDT")
         if df.height == 0:
             continue
         frames.append((df, s.date, sql_filter(s.filter, f"alive source {s.dataset}.{s.date}")))
@@ -178,7 +180,7 @@ def derive_vars_from_sources(dataset: pl.DataFrame, package: SdtmPackage, source
     for (ds_name, w_order, w_var), rows in batches.items():
         needed = [SUBJECT]
         for _, s in rows:
-            needed += [s.value] + ([s.order] if s.order else []) + (_filter_columns(s.filter) if s.filter else [])
+            needed += [s.value] + ([s.order] if s.order else []) + (filter_columns(s.filter) if s.filter else [])
         df = package.get(ds_name, needed, purpose="ADSL " + ", ".join(sorted({s.variable for _, s in rows})))
         if df.height == 0:  # absent or empty source: the variables are null (warned by the package)
             out = out.with_columns([pl.lit(None, dtype=df.schema.get(s.value, pl.String)).alias(tmp) for tmp, s in rows])
@@ -192,13 +194,6 @@ def derive_vars_from_sources(dataset: pl.DataFrame, package: SdtmPackage, source
         else:
             out = out.with_columns(pl.coalesce([pl.col(t) for t in tmps]).alias(var)).drop(tmps)
     return out
-
-
-def _filter_columns(sql: str) -> list[str]:
-    import re
-
-    words = re.findall(r"\b([A-Z][A-Z0-9_]{1,7})\b", re.sub(r"'[^']*'", "", sql))
-    return [w for w in words if w not in {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "BETWEEN"}]
 
 
 def build_adsl(package: SdtmPackage, config: StudyConfig, data_cut_date: dt.date | None = None) -> pl.DataFrame:

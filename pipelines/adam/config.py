@@ -16,6 +16,7 @@ TTE Sources    the study's event and censoring sources (:class:`pipelines.adam.t
 TTE Parameters one row per ADTTE parameter: start date, population, events and censorings in
                priority order, by source name (:class:`pipelines.adam.tte.TteParameter`)
 AESI           adverse events of special interest: one row per (category variable, MedDRA PT)
+Data Cut       which SDTM dates are cut at the data cut and how (:class:`pipelines.adam.cut.CutRule`)
 ============== ==================================================================================
 """
 
@@ -29,9 +30,11 @@ from typing import Any, Mapping
 
 from ..metadata.model import SpecError
 from ..metadata.workbook import workbook_key
-from .tte import TteParameter, TteSource, resolve_sources
+from .cut import CutRule, cut_rules_from_rows
+from .dates import HIGHEST_IMPUTATION
+from .sources import TteParameter, TteSource, resolve_sources
 
-CONFIG_SHEETS = ("Settings", "ADSL Sources", "Alive Sources", "TTE Sources", "TTE Parameters", "AESI")
+CONFIG_SHEETS = ("Settings", "ADSL Sources", "Alive Sources", "TTE Sources", "TTE Parameters", "AESI", "Data Cut")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class AdamSettings:
     adequate_responses: tuple[str, ...] = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD")
     confirmation_days: int = 28
     sd_min_days: int = 42
+    sd_window_days: int = 7
     max_ne_between: int = 1
     trtemfl_window_days: int = 30
     ae_start_imputation: str = "M"
@@ -65,9 +69,27 @@ class AdamSettings:
     irae_qnam: str | None = None
     irae_variable: str | None = None
     control_armcd: str | None = None
+    # new anticancer therapy (NACT): declared once, used by the PFS/DoR censoring builder
+    # (last_before_nact) and by the ADRS response parameters
+    nact_dataset: str | None = None
+    nact_filter: str | None = None
+    nact_date: str | None = None
+    nact_imputation: str = "M"
 
     def trt_code(self, armcd: str) -> int | None:
         return dict(self.trt_codes).get(armcd)
+
+    @property
+    def sd_earliest_day(self) -> int:
+        """The earliest day after randomization on which SD counts: the minimum less its window."""
+        return self.sd_min_days - self.sd_window_days
+
+    def nact_params(self) -> dict[str, str]:
+        """The NACT declaration as parameters of the ``last_before_nact`` builder."""
+        if not self.nact_dataset:
+            return {}
+        return {"therapy_dataset": self.nact_dataset, "therapy_filter": self.nact_filter or "",
+                "therapy_date": self.nact_date or "", "therapy_imputation": self.nact_imputation}
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,7 @@ class StudyConfig:
     tte_parameters: tuple[TteParameter, ...] = ()
     aesi: tuple[AesiTerm, ...] = ()
     path: str | None = None
+    data_cut: tuple[CutRule, ...] = ()
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -147,7 +170,7 @@ _KINDS = {
     "data_cut_date": "date", "trt_codes": "codes", "completed_terms": "strs", "age_breaks": "floats",
     "age_labels": "strs", "cps_breaks": "floats", "cps_labels": "strs", "hpv_positive_values": "strs",
     "oropharynx_values": "strs", "hpv_group_labels": "strs", "adequate_responses": "strs",
-    "confirmation_days": "int", "sd_min_days": "int", "max_ne_between": "int",
+    "confirmation_days": "int", "sd_min_days": "int", "sd_window_days": "int", "max_ne_between": "int",
     "trtemfl_window_days": "int",
 }
 
@@ -176,6 +199,12 @@ def settings_from_rows(rows: list[dict[str, Any]], where: str = "Settings") -> A
         raise SpecError(f"{where}: cps_labels needs {len(s.cps_breaks) + 1} labels for {len(s.cps_breaks)} break(s)")
     if len(s.hpv_group_labels) != 2:
         raise SpecError(f"{where}: hpv_group_labels needs 2 labels (positive oropharyngeal; other)")
+    if not 0 <= s.sd_window_days <= s.sd_min_days:
+        raise SpecError(f"{where}: sd_window_days must be between 0 and sd_min_days ({s.sd_min_days}), got {s.sd_window_days}")
+    if bool(s.nact_dataset) != bool(s.nact_date):
+        raise SpecError(f"{where}: nact_dataset and nact_date are declared together (the new anticancer therapy)")
+    if s.nact_imputation not in HIGHEST_IMPUTATION:
+        raise SpecError(f"{where}: nact_imputation must be one of {', '.join(HIGHEST_IMPUTATION)}, got {s.nact_imputation!r}")
     return s
 
 
@@ -223,7 +252,8 @@ def config_from_sheets(sheets: Mapping[str, list[dict[str, Any]]], where: str = 
         if not (ds and date):
             raise SpecError(f"{where}: sheet 'Alive Sources', row {i}: Dataset and Date are required")
         alive.append(AliveSource(ds.upper(), date, _text(r, "Filter")))
-    sources = resolve_sources(sheets.get("TTE Sources", []), f"{where}: sheet 'TTE Sources'")
+    sources = resolve_sources(sheets.get("TTE Sources", []), f"{where}: sheet 'TTE Sources'",
+                              builder_defaults={"last_before_nact": settings.nact_params()})
     params = []
     for i, r in enumerate(sheets.get("TTE Parameters", []), start=2):
         params.append(TteParameter.from_row(r, sources, f"{where}: sheet 'TTE Parameters', row {i}"))
@@ -235,7 +265,8 @@ def config_from_sheets(sheets: Mapping[str, list[dict[str, Any]]], where: str = 
         if not (var and cat and term):
             raise SpecError(f"{where}: sheet 'AESI', row {i}: Variable, Category and Term are required")
         aesi.append(AesiTerm(var, cat, term, _text(r, "Subcategory")))
-    return StudyConfig(settings, tuple(adsl_sources), tuple(alive), sources, tuple(params), tuple(aesi), where)
+    data_cut = cut_rules_from_rows(sheets.get("Data Cut", []), f"{where}: sheet 'Data Cut'")
+    return StudyConfig(settings, tuple(adsl_sources), tuple(alive), sources, tuple(params), tuple(aesi), where, data_cut)
 
 
 _CACHE: dict[tuple[str, int, int], StudyConfig] = {}

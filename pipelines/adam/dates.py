@@ -172,3 +172,20 @@ def compute_study_day(date: DateLike, reference: DateLike) -> pl.Expr:
     d, r = _as_expr(date), _as_expr(reference)
     diff = (d - r).dt.total_days()
     return pl.when(diff >= 0).then(diff + 1).otherwise(diff).cast(pl.Int64)
+
+
+def compute_date_column(df: pl.DataFrame, column: str, highest_imputation: str = "n") -> pl.Expr:
+    """Expression: the analysis date of ``df[column]`` whatever its type: a Date as it is, a
+    Datetime's date, an ISO 8601 text date under :func:`compute_dt` (first possible day up to
+    ``highest_imputation``); a Null column gives null dates."""
+    assert_data_frame(df, "df", [column])
+    dtype = df.schema[column]
+    if dtype == pl.Date:
+        return pl.col(column)
+    if dtype == pl.String:
+        return compute_dt(pl.col(column), highest_imputation, "first")
+    if isinstance(dtype, pl.Datetime):
+        return pl.col(column).dt.date()
+    if dtype == pl.Null:
+        return pl.lit(None, dtype=pl.Date)
+    raise AdamInputError(f"column {column!r} must be a date or an ISO 8601 date, got {dtype}")

@@ -301,3 +301,34 @@ def compute_yn(condition: pl.Expr) -> pl.Expr:
 def compute_y(condition: pl.Expr) -> pl.Expr:
     """``"Y"`` where ``condition`` holds, else null (analysis flags)."""
     return pl.when(condition.fill_null(False)).then(pl.lit("Y")).otherwise(pl.lit(None, dtype=pl.String))
+
+
+def derive_var_first_dt(
+    dataset: pl.DataFrame,
+    dataset_add: pl.DataFrame,
+    new_var: str,
+    date: str,
+    filter_add: pl.Expr | None = None,
+    highest_imputation: str = "M",
+    on_or_after: str | None = None,
+) -> pl.DataFrame:
+    """Add ``new_var``: per subject, the earliest ``date`` of the records of ``dataset_add``
+    satisfying ``filter_add`` (an ISO 8601 text date is imputed to its first possible day up to
+    ``highest_imputation``; a Date column is used as it is). With ``on_or_after`` (a Date column
+    of ``dataset``) only dates on or after the subject's value count, e.g. the start of new
+    anticancer therapy on or after randomization. Subjects without such a record get null."""
+    from .dates import compute_date_column
+
+    assert_data_frame(dataset, "dataset", [SUBJECT] + ([on_or_after] if on_or_after else []))
+    assert_data_frame(dataset_add, "dataset_add", [SUBJECT, date])
+    if new_var in dataset.columns:
+        raise AdamInputError(f"argument 'new_var': {new_var!r} already in 'dataset'")
+    lf = dataset_add.lazy()
+    if filter_add is not None:
+        lf = lf.filter(filter_add.fill_null(False))
+    lf = lf.select(SUBJECT, compute_date_column(dataset_add, date, highest_imputation).alias("_D")).filter(pl.col("_D").is_not_null())
+    if on_or_after:
+        lf = (lf.join(dataset.lazy().select(SUBJECT, pl.col(on_or_after).alias("_LB")), on=SUBJECT, how="inner")
+              .filter(pl.col("_D") >= pl.col("_LB")))
+    first = lf.group_by(SUBJECT).agg(pl.col("_D").min().alias(new_var)).collect()
+    return attach(dataset, first, [SUBJECT])

@@ -3,6 +3,12 @@
 Used by the CLI (``python -m pipelines.adam``), the Dagster assets and the benchmark alike.
 Every spec variable is present in the output: a variable whose SDTM source is absent comes out
 null, with a warning naming the dataset/variable (collected in ``AdamResult.warnings``).
+
+With a data cut date (the run's, else the spec setting) the package is first cut by the rules
+of the Data Cut sheet (:func:`pipelines.adam.cut.apply_data_cut`); what was cut is reported in
+``AdamResult.cut_records`` and among the warnings. Impossible data the derivations meet (a death
+before randomization) is reported in ``AdamResult.findings`` as failures of the dataset it would
+make wrong; :func:`validate_adam` adds them to the spec validation, so the dataset is blocked.
 """
 
 from __future__ import annotations
@@ -17,14 +23,17 @@ import polars as pl
 
 from ..metadata import Spec
 from ..metadata.model import Dataset
-from ..metadata.validation import cdisc_schema, validate
+from ..metadata.validation import FAILURE_SCHEMA, cdisc_schema, validate
 from ..xpt import XptWritten, write_xpt
 from .adae import AE_VARS, derive_var_trtemfl, derive_vars_ae_dates, derive_vars_aesi
 from .adrs import build_adrs
 from .adsl import build_adsl
-from .config import StudyConfig
+from .config import AdamSettings, StudyConfig
+from .cut import CUT_SCHEMA, apply_data_cut
+from .derive import derive_var_first_dt
 from .package import SdtmPackage
-from .tte import derive_param_tte, sql_filter
+from .sources import filter_columns
+from .tte import derive_param_tte, find_records_before_start, sql_filter
 
 SUBJECT = "USUBJID"
 DATASETS = ("ADSL", "ADTTE", "ADRS", "ADAE")
@@ -35,6 +44,10 @@ class AdamResult:
     datasets: dict[str, pl.DataFrame] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     data_cut_date: dt.date | None = None
+    # what the data cut removed or changed (pipelines.adam.cut.CUT_SCHEMA)
+    cut_records: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CUT_SCHEMA))
+    # impossible data found while deriving, per dataset (FAILURE_SCHEMA rows): errors
+    findings: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def conform_to_spec(df: pl.DataFrame, dataset: Dataset, warn=None) -> pl.DataFrame:
@@ -87,15 +100,15 @@ def _sorted_by(df: pl.DataFrame, order: Sequence[str]) -> bool:
     return df.select(order).equals(df.select(order).sort(order, nulls_last=True, maintain_order=True))
 
 
-def build_adtte(adsl: pl.DataFrame, config: StudyConfig, package: SdtmPackage, adrs: pl.DataFrame | None = None,
-                paramcds: Iterable[str] | None = None) -> pl.DataFrame:
-    """ADTTE records for the declared parameters (all, or those in ``paramcds``)."""
+def _tte_inputs(adsl: pl.DataFrame, config: StudyConfig, package: SdtmPackage, adrs: pl.DataFrame | None,
+                paramcds: Iterable[str] | None):
+    """The parameters to derive and the datasets their sources read (absent ones empty, warned)."""
     wanted = set(paramcds) if paramcds is not None else None
     sources = {name: package.get(name) for name in package.names}
     sources["ADSL"] = adsl
     if adrs is not None:
         sources["ADRS"] = adrs
-    parts = []
+    params = []
     for p in config.tte_parameters:
         if wanted is not None and p.paramcd not in wanted:
             continue
@@ -111,21 +124,79 @@ def build_adtte(adsl: pl.DataFrame, config: StudyConfig, package: SdtmPackage, a
             td = s.param_dict.get("therapy_dataset")
             if td and not package.has(td):
                 package.warn(f"ADTTE {p.paramcd}: dataset {td.upper()} for source {s.name!r} is absent: the rule censors no one")
-        parts.append(derive_param_tte(adsl, sources, p, warn=package.warn))
+        params.append(p)
+    return params, sources
+
+
+def build_adtte(adsl: pl.DataFrame, config: StudyConfig, package: SdtmPackage, adrs: pl.DataFrame | None = None,
+                paramcds: Iterable[str] | None = None) -> pl.DataFrame:
+    """ADTTE records for the declared parameters (all, or those in ``paramcds``)."""
+    params, sources = _tte_inputs(adsl, config, package, adrs, paramcds)
+    parts = [derive_param_tte(adsl, sources, p, warn=package.warn) for p in params]
     if not parts:
         return pl.DataFrame()
     return pl.concat(parts, how="vertical_relaxed")
 
 
+def adtte_findings(adtte: pl.DataFrame, adsl: pl.DataFrame, config: StudyConfig, package: SdtmPackage,
+                   adrs: pl.DataFrame | None = None, paramcds: Iterable[str] | None = None) -> pl.DataFrame:
+    """Failures (FAILURE_SCHEMA) of ``adtte`` for source records dated before the start date whose
+    source is declared ``before_start = error`` (a death before randomization); those declared
+    ``warn`` become warnings of the package. ``record`` is the row of the subject's parameter in
+    ``adtte`` (1-based), null when the subject has none."""
+    params, sources = _tte_inputs(adsl, config, package, adrs, paramcds)
+    found = [f for f in (find_records_before_start(adsl, sources, p) for p in params) if f.height]
+    if not found:
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
+    rows = pl.concat(found)
+    for r in rows.filter(pl.col("SEVERITY") == "warn").iter_rows(named=True):
+        package.warn(f"ADTTE {r['PARAMCD']}: subject {r['USUBJID']}: {r['SRCDOM']}.{r['SRCVAR']} = {r['DATE']} is before "
+                     f"STARTDT {r['STARTDT']}: source {r['SOURCE']!r} ignored for this subject")
+    errors = rows.filter(pl.col("SEVERITY") == "error")
+    if errors.height == 0:
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
+    where = (adtte.select(SUBJECT, "PARAMCD").with_row_index("_REC", offset=1)
+             if adtte.height else pl.DataFrame(schema={"_REC": pl.UInt32, SUBJECT: pl.String, "PARAMCD": pl.String}))
+    starts = {p.paramcd: f"{p.start_dataset}.{p.start_date}" for p in params}
+    out = errors.join(where, on=[SUBJECT, "PARAMCD"], how="left", maintain_order="left").select(
+        pl.lit("ADTTE").alias("dataset"),
+        pl.col("_REC").cast(pl.Int64).alias("record"),
+        pl.col(SUBJECT).alias("subject"),
+        (pl.col("SRCDOM") + "." + pl.col("SRCVAR")).alias("variable"),
+        pl.format("PARAMCD {}: the {} date (source '{}') is before STARTDT ({}): impossible data, "
+                  "not an event nor a censoring", pl.col("PARAMCD"), pl.col("SRCVAR"), pl.col("SOURCE"),
+                  pl.col("PARAMCD").replace_strict(list(starts), list(starts.values()), default="STARTDT")).alias("rule"),
+        pl.format("{} (STARTDT {})", pl.col("DATE").cast(pl.String), pl.col("STARTDT").cast(pl.String)).alias("value"),
+    )
+    return out.select([pl.col(c).cast(t) for c, t in FAILURE_SCHEMA.items()])
+
+
+def derive_nact(package: SdtmPackage, adsl: pl.DataFrame, settings: AdamSettings) -> pl.DataFrame | None:
+    """USUBJID, NACTDT: the start of new anticancer therapy on or after randomization (the Settings'
+    ``nact_*`` declaration, the one the PFS/DoR builder uses); None without a declaration.
+    Therapy records of that declaration dated before randomization are not NACT: warned."""
+    if not settings.nact_dataset:
+        return None
+    flt = sql_filter(settings.nact_filter, "nact_filter")
+    needed = [SUBJECT, settings.nact_date, *(filter_columns(settings.nact_filter) if settings.nact_filter else [])]
+    therapy = package.get(settings.nact_dataset, needed, purpose="new anticancer therapy (ADRS)")
+    rand = adsl.select(SUBJECT, "RANDDT").filter(pl.col("RANDDT").is_not_null())
+    nact = derive_var_first_dt(rand, therapy, "NACTDT", settings.nact_date, flt, settings.nact_imputation, on_or_after="RANDDT")
+    earlier = derive_var_first_dt(rand, therapy, "_ANY", settings.nact_date, flt, settings.nact_imputation).filter(
+        pl.col("_ANY") < pl.col("RANDDT"))
+    for u, d, r in earlier.select(SUBJECT, "_ANY", "RANDDT").iter_rows():
+        package.warn(f"{settings.nact_dataset.upper()}: subject {u}: new anticancer therapy ({settings.nact_date} {d}) "
+                     f"before randomization ({r}): not counted as NACT")
+    return nact.select(SUBJECT, "NACTDT")
+
+
 def _empty_like(source) -> pl.DataFrame:
     """A zero-row frame with the variables a source reads (its filter's names included)."""
-    from .adsl import _filter_columns
-
     cols = {SUBJECT: pl.String, source.date: pl.Date}
     if source.srcseq:
         cols[source.srcseq] = pl.Int64
     if isinstance(source.filter, str):
-        cols.update({c: pl.String for c in _filter_columns(source.filter) if c not in cols})
+        cols.update({c: pl.String for c in filter_columns(source.filter) if c not in cols})
     return pl.DataFrame(schema=cols)
 
 
@@ -169,17 +240,21 @@ def derive_adam(
     unknown = [d for d in wanted if d not in DATASETS]
     if unknown:
         raise ValueError(f"argument 'datasets': unknown ADaM dataset(s) {', '.join(unknown)} (known: {', '.join(DATASETS)})")
+    explicit_cut = data_cut_date or config.settings.data_cut_date
+    package, cut_records = apply_data_cut(package, config.data_cut, explicit_cut)
     warn = package.warn
     adsl = build_adsl(package, config, data_cut_date)
-    cut = data_cut_date or config.settings.data_cut_date or adsl.get_column("DCUTDT").max()
+    cut = explicit_cut or adsl.get_column("DCUTDT").max()
     out: dict[str, pl.DataFrame] = {}
+    findings: dict[str, pl.DataFrame] = {}
     if "ADSL" in wanted:
         out["ADSL"] = conform_to_spec(adsl, spec.dataset("ADSL"), warn)
     adrs = None
     if "ADRS" in wanted or "ADTTE" in wanted:
         rs = package.get("RS", [SUBJECT, "RSTESTCD", "RSCAT", "RSEVAL", "RSSTRESC", "RSDTC", "RSSEQ", "VISIT", "VISITNUM"],
                          purpose="ADRS, PFS, DoR")
-        adrs = build_adrs(rs, adsl, config.settings, sql_filter(config.settings.response_filter, "response_filter"))
+        nact = derive_nact(package, adsl, config.settings)
+        adrs = build_adrs(rs, adsl, config.settings, sql_filter(config.settings.response_filter, "response_filter"), nact)
         ds = spec.dataset("ADRS")
         adrs = add_aseq(merge_adsl_vars(adrs, adsl, ds), [SUBJECT, "PARAMN", "ADT", "RSSEQ"])
         if "ADRS" in wanted:
@@ -188,17 +263,28 @@ def derive_adam(
         ds = spec.dataset("ADTTE")
         tte = build_adtte(adsl, config, package, adrs)
         out["ADTTE"] = conform_to_spec(add_aseq(merge_adsl_vars(tte, adsl, ds), [SUBJECT, "PARAMN"]), ds, warn)
+        found = adtte_findings(out["ADTTE"], adsl, config, package, adrs)
+        if found.height:
+            findings["ADTTE"] = found
     if "ADAE" in wanted:
         ds = spec.dataset("ADAE")
         ae = build_adae(package, adsl, config, cut)
         ae = merge_adsl_vars(ae, adsl, ds).sort([SUBJECT, "AESEQ"], nulls_last=True, maintain_order=True)
         out["ADAE"] = conform_to_spec(ae, ds, warn)
-    return AdamResult(out, list(package.warnings), cut)
+    return AdamResult(out, list(package.warnings), cut, cut_records, findings)
 
 
 def validate_adam(result: AdamResult, spec: Spec) -> dict[str, pl.DataFrame]:
-    """Failure table per dataset (empty when it conforms to the spec's pandera schema)."""
-    return {name: validate(df, cdisc_schema(spec, name), name) for name, df in result.datasets.items()}
+    """Failure table per dataset: the spec's pandera schema, then the impossible data found while
+    deriving (``result.findings``); empty when the dataset conforms and nothing was found."""
+    out = {}
+    for name, df in result.datasets.items():
+        failures = validate(df, cdisc_schema(spec, name), name)
+        found = result.findings.get(name)
+        if found is not None and found.height:
+            failures = pl.concat([failures, found.select(list(FAILURE_SCHEMA))], how="vertical_relaxed")
+        out[name] = failures
+    return out
 
 
 def write_adam(result: AdamResult, spec: Spec, out_dir: str | Path, names: Iterable[str] | None = None,
@@ -211,3 +297,15 @@ def write_adam(result: AdamResult, spec: Spec, out_dir: str | Path, names: Itera
             continue
         written.append(write_xpt(df, out_dir, spec.dataset(name), stamp))
     return written
+
+
+CUT_RECORDS_FILE = "data_cut_records.csv"
+
+
+def write_cut_records(result: AdamResult, out_dir: str | Path) -> Path:
+    """Write ``<out_dir>/data_cut_records.csv``: what the data cut removed or changed (atomically)."""
+    from ..fileio import atomic_write
+
+    path = Path(out_dir) / CUT_RECORDS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda tmp: result.cut_records.write_csv(tmp))

@@ -1,20 +1,15 @@
 """Time-to-event parameters from declared event and censoring sources (admiral's
-``event_source`` / ``censor_source`` / ``derive_param_tte``), one generic engine.
+``derive_param_tte``), one generic engine; the declarations (:class:`TteSource`,
+:class:`TteParameter`, the library of ready-made sources) are in :mod:`pipelines.adam.sources`.
 
-Sources are frozen :class:`TteSource` objects: the dataset they read (``ADSL``, ``ADRS`` or an
-SDTM domain), a filter (a SQL condition or a polars expression), the date variable, and the
-values they set (``CNSR``, ``EVNTDESC``, ``CNSDTDSC``, ``SRCDOM``, ``SRCVAR``, ``SRCSEQ``). A small
-library of ready-made sources (:data:`LIBRARY`) is resolved by name; a study declares its own or
-overrides library fields in the ``TTE Sources`` sheet of the ADaM spec, and lists for each
-parameter its start date, events and censorings in priority order (``TTE Parameters`` sheet).
-
-Rules that need more than a filter are *builders*, still declared as data with parameters:
+Builders (censoring rules that need more than a filter), declared as data with parameters:
 
 ``last_before_nact``
     censoring at the last adequate assessment on or before the start of new anticancer therapy
     (NACT), when NACT starts before the earliest event (an event on the NACT start day counts);
     at the origin when there is no adequate assessment before NACT. Parameters:
-    ``therapy_dataset``, ``therapy_filter``, ``therapy_date`` (partial dates: first day).
+    ``therapy_dataset``, ``therapy_filter``, ``therapy_date`` (partial dates: first day up to
+    ``therapy_imputation``, default M), by default those of the Settings sheet (``nact_*``).
 ``after_missed_assessments``
     censoring at the last adequate assessment before the earliest event when that event comes
     after ``missed`` (default 2) or more consecutive scheduled assessments were missed. The
@@ -26,7 +21,9 @@ Rules that need more than a filter are *builders*, still declared as data with p
 
 The engine, for each subject of the population with a start date (``STARTDT``):
 
-1. records of a source dated before ``STARTDT`` are ignored;
+1. records of a source dated before ``STARTDT`` are not used; what they mean is declared per
+   source (``before_start``): ignored, reported as a warning, or an error (a death before
+   randomization) found by :func:`find_records_before_start` and reported as a failure;
 2. ``E`` = the earliest event over the event sources (ties: declared order, then lowest SRCSEQ);
 3. builder censorings that apply given ``E`` (conditional censorings): the earliest censoring
    date wins (ties: declared order); the subject is censored there even if ``E`` exists;
@@ -38,236 +35,23 @@ A subject with none of these gets no record (and a warning). ``AVAL = ADT - STAR
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import polars as pl
 
-from ..metadata.model import SpecError
 from .assertions import AdamInputError, assert_data_frame
-from .dates import compute_dt
+from .dates import compute_date_column
+from .derive import derive_var_first_dt
+from .sources import (  # noqa: F401  (re-exported: the declarations' historical home)
+    BEFORE_START, BUILDERS, KINDS, LIBRARY, SET_VARIABLES, TteParameter, TteSource, resolve_sources, sql_filter,
+)
 
-KINDS = ("event", "censor")
-BUILDERS = ("filter", "last_before_nact", "after_missed_assessments")
 SUBJECT = "USUBJID"
-SET_VARIABLES = ("EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR")
-
-
-def sql_filter(value: str | pl.Expr | None, what: str) -> pl.Expr | None:
-    """A SQL condition (``"PARAMCD = 'PD' AND AVALC = 'Y'"``) or an expression, as an expression."""
-    if value is None or isinstance(value, pl.Expr):
-        return value
-    try:
-        return pl.sql_expr(value)
-    except Exception as exc:  # polars raises several SQL error types
-        raise AdamInputError(f"{what}: filter {value!r} is not a valid SQL condition ({exc})") from None
-
-
-@dataclass(frozen=True)
-class TteSource:
-    """An event (``kind="event"``, CNSR 0) or censoring (``kind="censor"``, CNSR > 0) source."""
-
-    name: str
-    kind: str
-    dataset_name: str
-    date: str
-    filter: str | pl.Expr | None = None
-    censor: int = 0
-    evntdesc: str | None = None
-    cnsdtdsc: str | None = None
-    srcdom: str | None = None
-    srcvar: str | None = None
-    srcseq: str | None = None
-    builder: str = "filter"
-    params: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self):
-        w = f"TTE source {self.name!r}"
-        if self.kind not in KINDS:
-            raise AdamInputError(f"{w}: kind must be one of {KINDS}, got {self.kind!r}")
-        if self.kind == "event" and self.censor != 0:
-            raise AdamInputError(f"{w}: an event source has CNSR 0, got {self.censor}")
-        if self.kind == "censor" and (not isinstance(self.censor, int) or self.censor <= 0):
-            raise AdamInputError(f"{w}: a censoring source needs a positive integer CNSR, got {self.censor!r}")
-        if self.builder not in BUILDERS:
-            raise AdamInputError(f"{w}: builder must be one of {BUILDERS}, got {self.builder!r}")
-        if self.builder != "filter" and self.kind != "censor":
-            raise AdamInputError(f"{w}: builder {self.builder!r} makes censorings (kind 'censor')")
-        required = {"last_before_nact": ("therapy_dataset", "therapy_date"),
-                    "after_missed_assessments": ("intervals", "window")}.get(self.builder, ())
-        missing = [k for k in required if k not in self.param_dict]
-        if missing:
-            raise AdamInputError(f"{w}: builder {self.builder!r} needs parameter(s) {', '.join(missing)}")
-        sql_filter(self.filter, w)
-
-    @property
-    def param_dict(self) -> dict[str, str]:
-        return dict(self.params)
-
-    @property
-    def conditional(self) -> bool:
-        return self.builder != "filter"
-
-    def with_values(self, **changes) -> "TteSource":
-        return dataclasses.replace(self, **changes)
-
-
-def _lib(name, kind, ds, date, flt=None, censor=0, desc=None, srcdom=None, srcvar=None, srcseq=None, builder="filter", params=()):
-    return TteSource(name, kind, ds, date, flt, censor, desc, desc if kind == "censor" else None,
-                     srcdom or ds, srcvar or date, srcseq, builder, params)
-
-
-# Ready-made sources (admiral's death_event, lastalive_censor, pd_event, lasta_censor,
-# rand_censor ...). CNSR values are defaults; a study sets its own in the spec.
-LIBRARY: dict[str, TteSource] = {s.name: s for s in (
-    _lib("death", "event", "ADSL", "DTHDT", desc="DEATH"),
-    _lib("pd", "event", "ADRS", "ADT", "PARAMCD = 'PD' AND AVALC = 'Y'", desc="DISEASE PROGRESSION", srcseq="ASEQ"),
-    _lib("last_alive", "censor", "ADSL", "LSTALVDT", censor=1, desc="LAST DATE KNOWN ALIVE"),
-    _lib("randomization", "censor", "ADSL", "RANDDT", censor=2, desc="RANDOMIZATION DATE"),
-    _lib("last_adequate", "censor", "ADRS", "ADT", "PARAMCD = 'LSTA'", censor=1,
-         desc="LAST ADEQUATE TUMOR ASSESSMENT", srcseq="ASEQ"),
-)}
-
-
-def _params_text(value: str | None, where: str) -> tuple[tuple[str, str], ...]:
-    if not value:
-        return ()
-    out = []
-    for part in str(value).split(";"):
-        if not part.strip():
-            continue
-        k, sep, v = part.partition("=")
-        if not sep:
-            raise SpecError(f"{where}: parameter {part.strip()!r} is not key=value")
-        out.append((k.strip(), v.strip()))
-    return tuple(out)
-
-
-def resolve_sources(rows: Sequence[Mapping[str, Any]], where: str = "TTE Sources") -> dict[str, TteSource]:
-    """The library plus the sheet's sources; a row naming a library source overrides its fields."""
-    sources = dict(LIBRARY)
-    cols = {"Kind": "kind", "Dataset": "dataset_name", "Date": "date", "Filter": "filter",
-            "CNSR": "censor", "EVNTDESC": "evntdesc", "CNSDTDSC": "cnsdtdsc", "SRCDOM": "srcdom",
-            "SRCVAR": "srcvar", "SRCSEQ": "srcseq", "Builder": "builder"}
-    for i, r in enumerate(rows, start=2):
-        w = f"{where}, row {i}"
-        name = str(r.get("Name") or "").strip()
-        if not name:
-            raise SpecError(f"{w}: Name is required")
-        values: dict[str, Any] = {}
-        for col, attr in cols.items():
-            v = r.get(col)
-            if v is None or (isinstance(v, str) and not v.strip()):
-                continue
-            if attr == "censor":
-                try:
-                    v = int(float(v))
-                except ValueError:
-                    raise SpecError(f"{w}: CNSR {v!r} is not an integer") from None
-            elif attr in ("kind", "builder"):
-                v = str(v).strip().lower()
-            elif attr == "dataset_name":
-                v = str(v).strip().upper()
-            else:
-                v = str(v).strip()
-            values[attr] = v
-        params = _params_text(r.get("Parameters"), w)
-        if params:
-            values["params"] = params
-        try:
-            if name in sources:
-                sources[name] = dataclasses.replace(sources[name], **values)
-            else:
-                missing = [c for c in ("Kind", "Dataset", "Date") if cols[c] not in values]
-                if missing:
-                    raise SpecError(f"{w}: new source {name!r} needs {', '.join(missing)}")
-                values.setdefault("srcdom", values["dataset_name"])
-                values.setdefault("srcvar", values["date"])
-                sources[name] = TteSource(name=name, **values)
-        except AdamInputError as exc:
-            raise SpecError(f"{w}: {exc}") from None
-    return sources
-
-
-@dataclass(frozen=True)
-class TteParameter:
-    """One ADTTE parameter: start date, population, events and censorings in priority order."""
-
-    paramcd: str
-    param: str
-    events: tuple[TteSource, ...]
-    censors: tuple[TteSource, ...]
-    paramn: int | None = None
-    start_dataset: str = "ADSL"
-    start_date: str = "RANDDT"
-    start_filter: str | None = None
-    population: str | None = None
-
-    def __post_init__(self):
-        w = f"TTE parameter {self.paramcd!r}"
-        if not self.events and not self.censors:
-            raise AdamInputError(f"{w}: declares neither events nor censorings")
-        for s in self.events:
-            if s.kind != "event":
-                raise AdamInputError(f"{w}: {s.name!r} is listed under events but is a {s.kind} source")
-        for s in self.censors:
-            if s.kind != "censor":
-                raise AdamInputError(f"{w}: {s.name!r} is listed under censorings but is an {s.kind} source")
-        names = [s.name for s in (*self.events, *self.censors)]
-        if len(set(names)) != len(names):
-            raise AdamInputError(f"{w}: a source is listed twice")
-        cnsr = [s.censor for s in self.censors]
-        if len(set(cnsr)) != len(cnsr):
-            raise AdamInputError(f"{w}: each censoring reason needs its own CNSR value, got {cnsr}")
-
-    @classmethod
-    def from_row(cls, r: Mapping[str, Any], sources: Mapping[str, TteSource], where: str) -> "TteParameter":
-        def text(c):
-            v = r.get(c)
-            if v is None:
-                return None
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            return str(v).strip() or None
-
-        def names(c):
-            out = []
-            for n in (text(c) or "").replace(";", ",").split(","):
-                n = n.strip()
-                if not n:
-                    continue
-                if n not in sources:
-                    raise SpecError(f"{where}: {c}: unknown source {n!r} (known: {', '.join(sorted(sources))})")
-                out.append(sources[n])
-            return tuple(out)
-
-        paramcd, param = text("PARAMCD"), text("PARAM")
-        if not paramcd or not param:
-            raise SpecError(f"{where}: PARAMCD and PARAM are required")
-        try:
-            return cls(paramcd=paramcd, param=param, events=names("Events"), censors=names("Censors"),
-                       paramn=int(text("PARAMN")) if text("PARAMN") else None,
-                       start_dataset=(text("Start Dataset") or "ADSL").upper(),
-                       start_date=text("Start Date") or "RANDDT", start_filter=text("Start Filter"),
-                       population=text("Population"))
-        except AdamInputError as exc:
-            raise SpecError(f"{where}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------ engine
-def _dates(df: pl.DataFrame, column: str, imputation: str = "n") -> pl.Expr:
-    dtype = df.schema[column]
-    if dtype == pl.Date:
-        return pl.col(column)
-    if dtype == pl.String:
-        return compute_dt(pl.col(column), imputation, "first")
-    if dtype in (pl.Datetime,) or isinstance(dtype, pl.Datetime):
-        return pl.col(column).dt.date()
-    if dtype == pl.Null:
-        return pl.lit(None, dtype=pl.Date)
-    raise AdamInputError(f"column {column!r} must be a date or an ISO 8601 date, got {dtype}")
+_dates = compute_date_column
 
 
 def _dataset(datasets: Mapping[str, pl.DataFrame], name: str, what: str, columns: Sequence[str]) -> pl.DataFrame:
@@ -328,15 +112,12 @@ def _builder_last_before_nact(src, datasets, frame: pl.DataFrame, imputation: st
         return frame.select(SUBJECT).with_columns(pl.lit(None, dtype=pl.Date).alias("_ADT"), pl.lit(None, dtype=pl.Int64).alias("_SEQ"),
                                                   pl.lit(False).alias("_ATSTART"))
     tf = sql_filter(p.get("therapy_filter"), f"source {src.name!r} therapy_filter")
-    t = therapy.lazy()
-    if tf is not None:
-        t = t.filter(tf)
+    # the first therapy start on or after STARTDT (the same function gives ADRS its NACT date)
     nact = (
-        t.select(SUBJECT, _dates(therapy, tdate, p.get("therapy_imputation", "M")).alias("_NACT"))
-        .join(frame.lazy().select(SUBJECT, "STARTDT", "_E"), on=SUBJECT, how="inner")
-        .filter(pl.col("_NACT") >= pl.col("STARTDT"))
-        .group_by(SUBJECT).agg(pl.col("_NACT").min(), pl.col("_E").first(), pl.col("STARTDT").first())
-        .filter(pl.col("_E").is_null() | (pl.col("_E") > pl.col("_NACT")))
+        derive_var_first_dt(frame.select(SUBJECT, "STARTDT", "_E"), therapy, "_NACT", tdate, tf,
+                            p.get("therapy_imputation", "M"), on_or_after="STARTDT")
+        .lazy()
+        .filter(pl.col("_NACT").is_not_null() & (pl.col("_E").is_null() | (pl.col("_E") > pl.col("_NACT"))))
     )
     recs = _records(src, datasets, frame, imputation).join(nact.select(SUBJECT, "_NACT"), on=SUBJECT, how="inner")
     last = _per_subject(recs.filter(pl.col("_ADT") <= pl.col("_NACT")).drop("_NACT"), last=True)
@@ -383,6 +164,92 @@ _BUILDERS: dict[str, Callable] = {
 }
 
 
+def _datasets(dataset_adsl: pl.DataFrame, source_datasets: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    if not isinstance(source_datasets, Mapping):
+        raise AdamInputError("argument 'source_datasets' must be a mapping of dataset name -> DataFrame")
+    datasets = {k.upper(): v for k, v in source_datasets.items()}
+    datasets.setdefault("ADSL", dataset_adsl)
+    return datasets
+
+
+def _start_frame(dataset_adsl: pl.DataFrame, datasets: Mapping[str, pl.DataFrame], parameter: TteParameter) -> pl.DataFrame:
+    """The population's ADSL records with their start date ``STARTDT`` (subjects without one dropped)."""
+    pname = f"parameter {parameter.paramcd}"
+    adsl = dataset_adsl
+    pop = sql_filter(parameter.population, f"{pname} population")
+    if pop is not None:
+        adsl = adsl.filter(pop)
+    if parameter.start_dataset == "ADSL":
+        assert_data_frame(adsl, "dataset_adsl", [parameter.start_date])
+        frame = adsl.with_columns(_dates(adsl, parameter.start_date).alias("STARTDT"))
+    else:
+        sdf = _dataset(datasets, parameter.start_dataset, f"{pname} start date", [SUBJECT, parameter.start_date])
+        sf = sql_filter(parameter.start_filter, f"{pname} start filter")
+        lf = sdf.lazy()
+        if sf is not None:
+            lf = lf.filter(sf)
+        starts = lf.select(SUBJECT, _dates(sdf, parameter.start_date).alias("STARTDT")).group_by(SUBJECT).agg(pl.col("STARTDT").min())
+        frame = adsl.lazy().join(starts, on=SUBJECT, how="left", maintain_order="left").collect()
+    return frame.filter(pl.col("STARTDT").is_not_null())
+
+
+def find_records_before_start(
+    dataset_adsl: pl.DataFrame,
+    source_datasets: Mapping[str, pl.DataFrame],
+    parameter: TteParameter,
+) -> pl.DataFrame:
+    """The records of the parameter's sources declared ``before_start`` = warn or error that
+    are dated before the subject's ``STARTDT`` (the engine does not use them).
+
+    Returns one row per subject and source: ``USUBJID``, ``PARAMCD``, ``SOURCE``, ``SEVERITY``
+    (warn/error), ``SRCDOM``, ``SRCVAR``, ``SRCSEQ``, ``DATE`` (the earliest such date) and
+    ``STARTDT``, ordered by subject as in ``dataset_adsl``, then by declared source order.
+    """
+    assert_data_frame(dataset_adsl, "dataset_adsl", [SUBJECT])
+    if not isinstance(parameter, TteParameter):
+        raise AdamInputError(f"argument 'parameter' must be a TteParameter, got {type(parameter).__name__}")
+    datasets = _datasets(dataset_adsl, source_datasets)
+    schema = {SUBJECT: pl.String, "PARAMCD": pl.String, "SOURCE": pl.String, "SEVERITY": pl.String, "SRCDOM": pl.String,
+              "SRCVAR": pl.String, "SRCSEQ": pl.Int64, "DATE": pl.Date, "STARTDT": pl.Date}
+    checked = [s for s in (*parameter.events, *parameter.censors) if s.before_start != "ignore"]
+    if not checked:
+        return pl.DataFrame(schema=schema)
+    frame = _start_frame(dataset_adsl, datasets, parameter).with_row_index("_ROW")
+    parts = []
+    for k, src in enumerate(checked):
+        values = [pl.lit(k).alias("_K"), pl.lit(src.name).alias("SOURCE"), pl.lit(src.before_start).alias("SEVERITY"),
+                  pl.lit(src.srcdom).alias("SRCDOM"), pl.lit(src.srcvar).alias("SRCVAR")]
+        if src.dataset_name == "ADSL":
+            # one record per subject, on the subject's own row: no join
+            if src.date not in frame.columns:
+                raise AdamInputError(f"argument 'dataset_adsl' lacks {src.date} needed by source {src.name!r}")
+            flt = sql_filter(src.filter, f"source {src.name!r}")
+            early = _dates(frame, src.date) < pl.col("STARTDT")
+            if flt is not None:
+                early = early & flt.fill_null(False)
+            parts.append(frame.lazy().filter(early.fill_null(False)).select(
+                SUBJECT, "_ROW", "STARTDT", _dates(frame, src.date).alias("DATE"), pl.lit(None, dtype=pl.Int64).alias("SRCSEQ"),
+                *values))
+            continue
+        df = _dataset(datasets, src.dataset_name, f"source {src.name!r}", [SUBJECT, src.date, src.srcseq])
+        flt = sql_filter(src.filter, f"source {src.name!r}")
+        lf = df.lazy()
+        if flt is not None:
+            lf = lf.filter(flt)
+        seq = pl.col(src.srcseq).cast(pl.Int64) if src.srcseq else pl.lit(None, dtype=pl.Int64)
+        recs = lf.select(SUBJECT, _dates(df, src.date).alias("DATE"), seq.alias("SRCSEQ"))
+        early = (
+            recs.join(frame.lazy().select(SUBJECT, "STARTDT", "_ROW"), on=SUBJECT, how="inner")
+            .filter(pl.col("DATE") < pl.col("STARTDT"))
+            .group_by(SUBJECT).agg(pl.all().sort_by(["DATE", "SRCSEQ"], nulls_last=True).first())
+            .with_columns(values)
+        )
+        parts.append(early)
+    out = pl.concat(pl.collect_all(parts), how="diagonal_relaxed").sort("_ROW", "_K")
+    return out.select(pl.col(SUBJECT), pl.lit(parameter.paramcd).alias("PARAMCD"), *[pl.col(c).cast(t) for c, t in schema.items()
+                                                                                       if c not in (SUBJECT, "PARAMCD")])
+
+
 def derive_param_tte(
     dataset_adsl: pl.DataFrame,
     source_datasets: Mapping[str, pl.DataFrame],
@@ -402,28 +269,10 @@ def derive_param_tte(
         raise AdamInputError(f"argument 'parameter' must be a TteParameter, got {type(parameter).__name__}")
     if not isinstance(source_datasets, Mapping):
         raise AdamInputError("argument 'source_datasets' must be a mapping of dataset name -> DataFrame")
-    datasets = {k.upper(): v for k, v in source_datasets.items()}
-    datasets.setdefault("ADSL", dataset_adsl)
-    pname = f"parameter {parameter.paramcd}"
+    datasets = _datasets(dataset_adsl, source_datasets)
     keys = list(subject_keys)
 
-    # -- population and start date
-    adsl = dataset_adsl
-    pop = sql_filter(parameter.population, f"{pname} population")
-    if pop is not None:
-        adsl = adsl.filter(pop)
-    if parameter.start_dataset == "ADSL":
-        assert_data_frame(adsl, "dataset_adsl", [parameter.start_date])
-        frame = adsl.with_columns(_dates(adsl, parameter.start_date).alias("STARTDT"))
-    else:
-        sdf = _dataset(datasets, parameter.start_dataset, f"{pname} start date", [SUBJECT, parameter.start_date])
-        sf = sql_filter(parameter.start_filter, f"{pname} start filter")
-        lf = sdf.lazy()
-        if sf is not None:
-            lf = lf.filter(sf)
-        starts = lf.select(SUBJECT, _dates(sdf, parameter.start_date).alias("STARTDT")).group_by(SUBJECT).agg(pl.col("STARTDT").min())
-        frame = adsl.lazy().join(starts, on=SUBJECT, how="left", maintain_order="left").collect()
-    frame = frame.filter(pl.col("STARTDT").is_not_null())
+    frame = _start_frame(dataset_adsl, datasets, parameter)
 
     all_sources = [*parameter.events, *parameter.censors]
     adt_cols: list[str] = []
@@ -486,7 +335,6 @@ def derive_param_tte(
             e = e.when(pl.col(adt_cols[i]) == target).then(pl.lit(i, dtype=pl.Int32))
         return e.otherwise(None)
 
-    exprs = []
     cond_date = pl.min_horizontal([adt_cols[i] for i in cond_idx]) if cond_idx else pl.lit(None, dtype=pl.Date)
     cens_date = pl.max_horizontal([adt_cols[i] for i in plain_idx]) if plain_idx else pl.lit(None, dtype=pl.Date)
     frame = frame.with_columns(cond_date.alias("_C"), cens_date.alias("_P"))

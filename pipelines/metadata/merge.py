@@ -119,10 +119,21 @@ def merge_workbooks(base: Sheets, ours: Sheets, theirs: Sheets) -> tuple[Sheets,
     return merged, conflicts
 
 
+def _read_any(path: str, tmp: str) -> Sheets:
+    """:func:`read_workbook` of a file whatever its name (git hands the driver files without the
+    ``.xlsx`` suffix that openpyxl insists on)."""
+    if path.lower().endswith(".xlsx") or os.path.getsize(path) == 0:
+        return read_workbook(path)
+    copy = Path(tmp) / f"{len(os.listdir(tmp))}.xlsx"
+    copy.write_bytes(Path(path).read_bytes())
+    return read_workbook(copy)
+
+
 def merge_files(base: str, ours: str, theirs: str, out: str | None = None) -> list[str]:
     """Merge three workbook files into ``out`` (default: ``ours``, as git expects)."""
     from .workbook import write_workbook
 
-    sheets, conflicts = merge_workbooks(read_workbook(base), read_workbook(ours), read_workbook(theirs))
+    with tempfile.TemporaryDirectory() as tmp:
+        sheets, conflicts = merge_workbooks(*(_read_any(p, tmp) for p in (base, ours, theirs)))
     write_workbook(out or ours, sheets)
     return conflicts

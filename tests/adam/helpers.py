@@ -43,7 +43,7 @@ def package(subjects: list[dict]) -> SdtmPackage:
         for dtc in s.get("cm", []):
             cm.append({"USUBJID": u, "CMCAT": "SUBSEQUENT ANTICANCER THERAPY", "CMTRT": "DOCETAXEL", "CMSTDTC": dtc, "CMENDTC": None})
         for dtc, status in s.get("ss", []):
-            ss.append({"USUBJID": u, "SSTESTCD": "SURVSTAT", "SSORRES": status, "SSDTC": dtc})
+            ss.append({"USUBJID": u, "SSTESTCD": "SURVSTAT", "SSORRES": status, "SSSTRESC": status, "SSDTC": dtc})
         for dtc in s.get("sv", []):
             sv.append({"USUBJID": u, "SVSTDTC": dtc, "SVENDTC": dtc})
         for dtc in s.get("ex", []):
@@ -65,7 +65,7 @@ def package(subjects: list[dict]) -> SdtmPackage:
         "DS": frame(ds, {"USUBJID": S, "DSCAT": S, "DSSCAT": S, "DSDECOD": S, "DSTERM": S, "DSSTDTC": S}),
         "RS": frame(rs, {"USUBJID": S, "RSSEQ": F, "RSCAT": S, "RSTESTCD": S, "RSEVAL": S, "RSSTRESC": S, "RSSTRESN": F, "RSDTC": S, "VISIT": S, "VISITNUM": F}),
         "CM": frame(cm, {"USUBJID": S, "CMCAT": S, "CMTRT": S, "CMSTDTC": S, "CMENDTC": S}),
-        "SS": frame(ss, {"USUBJID": S, "SSTESTCD": S, "SSORRES": S, "SSDTC": S}),
+        "SS": frame(ss, {"USUBJID": S, "SSTESTCD": S, "SSORRES": S, "SSSTRESC": S, "SSDTC": S}),
         "SV": frame(sv, {"USUBJID": S, "SVSTDTC": S, "SVENDTC": S}),
         "EX": frame(ex, {"USUBJID": S, "EXTRT": S, "EXDOSE": F, "EXSTDTC": S, "EXENDTC": S}),
         "AE": frame(ae, {"STUDYID": S, "USUBJID": S, "AESEQ": F, "AETERM": S, "AEDECOD": S, "AESTDTC": S, "AEENDTC": S, "AETOXGR": S}),

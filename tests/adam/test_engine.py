@@ -132,3 +132,61 @@ def test_derive_vars_disposition_statuses():
     assert out["EOTSTT"].to_list() == ["COMPLETED", "DISCONTINUED", "ONGOING", None]
     assert out["DCTREAS"].to_list() == [None, "ADVERSE EVENT", None, None]
     assert out["EOTDT"].to_list() == [d(2027, 1, 1), d(2026, 6, 1), None, None]
+
+
+BEFORE_START = [
+    # id, before_start of the PD source, PD dates of S-1, expected rows (subject, source, severity, date), CNSR of S-1
+    ("death-error-pd-ignored", "ignore", [d(2025, 12, 1)], [("S-1", "death", "error", d(2025, 12, 20))], 2),
+    ("pd-warn", "warn", [d(2025, 12, 1), d(2025, 11, 1)],
+     [("S-1", "pd", "warn", d(2025, 11, 1)), ("S-1", "death", "error", d(2025, 12, 20))], 2),  # earliest record; declared order
+    ("pd-on-start-day-fine", "error", [d(2026, 1, 1)], [("S-1", "death", "error", d(2025, 12, 20))], 0),
+]
+
+
+@pytest.mark.parametrize("case", BEFORE_START, ids=[c[0] for c in BEFORE_START])
+def test_find_records_before_start_by_declared_policy(case):
+    from pipelines.adam.tte import find_records_before_start
+
+    _, policy, pd_dates, expected, cnsr = case
+    a = adsl(DTHDT=[d(2025, 12, 20), d(2026, 1, 1), None])  # S-1 died before randomization; S-2 on the day
+    ev = pl.DataFrame({"USUBJID": ["S-1"] * len(pd_dates), "ADT": pd_dates, "ASEQ": list(range(1, len(pd_dates) + 1)),
+                       "PARAMCD": ["PD"] * len(pd_dates), "AVALC": ["Y"] * len(pd_dates)})
+    param = TteParameter("X", "X", events=(LIBRARY["pd"].with_values(before_start=policy), LIBRARY["death"]),
+                         censors=(LIBRARY["randomization"],))
+    found = find_records_before_start(a, {"ADRS": ev}, param)
+    assert found.select("USUBJID", "SOURCE", "SEVERITY", "DATE").rows() == expected
+    assert set(found.get_column("STARTDT")) == {d(2026, 1, 1)} and set(found.get_column("PARAMCD")) == {"X"}
+    # the engine itself does not use them (the error blocks the dataset; see the pipeline tests)
+    out = derive_param_tte(a, {"ADRS": ev}, param)
+    assert out.filter(pl.col("USUBJID") == "S-1").get_column("CNSR").to_list() == [cnsr]
+
+
+def test_before_start_policy_is_declared_and_checked():
+    assert LIBRARY["death"].before_start == "error" and LIBRARY["pd"].before_start == "ignore"
+    with pytest.raises(AdamInputError, match="before_start must be one of"):
+        LIBRARY["pd"].with_values(before_start="drop")
+    sources = resolve_sources([{"Name": "pd", "Before Start": "Warn"}])
+    assert sources["pd"].before_start == "warn"
+
+
+def test_builder_parameters_default_to_the_study_declaration():
+    defaults = {"last_before_nact": {"therapy_dataset": "CM", "therapy_filter": "CMCAT = 'X'", "therapy_date": "CMSTDTC"}}
+    row = {"Name": "nact", "Kind": "censor", "Dataset": "ADRS", "Date": "ADT", "CNSR": 3, "Builder": "last_before_nact"}
+    assert resolve_sources([row], builder_defaults=defaults)["nact"].param_dict == defaults["last_before_nact"]
+    own = resolve_sources([{**row, "Parameters": "therapy_date=CMENDTC"}], builder_defaults=defaults)["nact"].param_dict
+    assert own == {"therapy_dataset": "CM", "therapy_filter": "CMCAT = 'X'", "therapy_date": "CMENDTC"}
+    with pytest.raises(SpecError, match="needs parameter"):
+        resolve_sources([row])  # no declaration anywhere
+
+
+def test_derive_var_first_dt_on_or_after_a_bound():
+    from pipelines.adam.derive import derive_var_first_dt
+
+    base = pl.DataFrame({"USUBJID": ["1", "2", "3"], "RANDDT": [d(2026, 1, 10)] * 3})
+    cm = pl.DataFrame({"USUBJID": ["1", "1", "2", "2"], "CMCAT": ["X", "X", "X", "Y"],
+                       "CMSTDTC": ["2026-01-05", "2026-03", "2026-02-01", "2026-01-20"]})
+    out = derive_var_first_dt(base, cm, "NACTDT", "CMSTDTC", pl.col("CMCAT") == "X", "M", on_or_after="RANDDT")
+    assert out["NACTDT"].to_list() == [d(2026, 3, 1), d(2026, 2, 1), None]
+    assert derive_var_first_dt(base, cm, "F", "CMSTDTC")["F"].to_list() == [d(2026, 1, 5), d(2026, 1, 20), None]
+    with pytest.raises(AdamInputError, match="'dataset_add'.*CMENDTC"):
+        derive_var_first_dt(base, cm, "F", "CMENDTC")
