@@ -62,3 +62,14 @@ def test_a_column_added_on_one_side_keeps_the_other_sides_row_edits(tmp_path):
     assert conflicts == []
     assert [(r["ID"], r["Description"], r["Pages"]) for r in merged["Comments"]] == [("COM.1", "one", "3")]
     assert merged["Settings"][0]["Value"] == "10"
+
+
+def test_files_without_the_xlsx_suffix_merge_as_git_hands_them(tmp_path):
+    ours, theirs = copy.deepcopy(BASE), copy.deepcopy(BASE)
+    theirs["Settings"][0]["Value"] = "theirs"
+    for name, sheets in (("base", BASE), ("ours", ours), ("theirs", theirs)):
+        write_workbook(tmp_path / f"{name}.xlsx", sheets)
+        (tmp_path / f"{name}.xlsx").rename(tmp_path / f".merge_file_{name}")
+    assert merge_files(*(str(tmp_path / f".merge_file_{n}") for n in ("base", "ours", "theirs"))) == []
+    (tmp_path / ".merge_file_ours").rename(tmp_path / "merged.xlsx")
+    assert read_workbook(tmp_path / "merged.xlsx")["Settings"][0]["Value"] == "theirs"
