@@ -1,7 +1,7 @@
 """The submission package: define.xml 2.1 (with analysis results metadata), define.html and
 Dataset-JSON v1.1, generated from the specs and checked against the XPT files they describe.
 
-Modules: :mod:`.define` (the define.xml builder) and :mod:`.arm` (analysis results metadata),
+Modules: :mod:`.define` (the define.xml builder, a package; :mod:`.define.arm` analysis results metadata),
 :mod:`.validate` (XSD, references, define-vs-XPT consistency), :mod:`.render` (define.html),
 :mod:`.dataset_json` (writer, reader, round trip), :mod:`.build` (one layer folder end to end),
 :mod:`pipelines.xpt.facts` and :mod:`.package` (what was written), :mod:`.resources` (shipped schemas).

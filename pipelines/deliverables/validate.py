@@ -25,7 +25,7 @@ from lxml import etree
 
 from ..metadata.model import WhereClause
 from ..metadata.validation import FAILURE_SCHEMA, where_expr
-from .define import ARM_NS, DEF_NS, ODM_NS, XLINK_NS
+from .define.odmxml import ARM_NS, DEF_NS, ODM_NS, XLINK_NS
 from .package import SUBJECT
 from .resources import define_schema
 from ..xpt.facts import XptFacts, find_xpts, read_columns, read_xpt_facts
