@@ -1,7 +1,7 @@
 """The XML vocabulary of define.xml: namespaces, qualified tags and the element helpers.
 
 Shared by every part of the define.xml builder, the analysis results metadata and the checks that
-read a define back (:mod:`pipelines.deliverables.validate`).
+read a define back (:mod:`pipelines.deliverables.validate`, :mod:`pipelines.deliverables.define_doc`).
 """
 
 from __future__ import annotations
