@@ -1,9 +1,12 @@
 """define.xml against the XPT files it describes.
 
 :func:`check_define_against_xpt` compares datasets, variables, order, labels, types, lengths and
-display formats of define.xml with the XPT files, and checks every value of a codelist-controlled
-variable (variable or value level) against its codelist. :func:`check_define_file` reads the
-define and the files (only the columns the checks need).
+display formats of define.xml with the XPT files, and checks the values against what define.xml
+declares: every value of a codelist-controlled variable (variable or value level) in its
+codelist, and every value of a character variable declared with an ISO 8601 data type (or, at
+value level, a number) written as that type (:mod:`pipelines.metadata.datatypes`), so that a
+``date`` variable holding ``2026-05`` is reported. :func:`check_define_file` reads the define and
+the files (only the columns the checks need).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Mapping
 
 import polars as pl
 
+from ..metadata import datatypes
 from ..metadata.model import WhereClause
 from ..metadata.validation import where_expr
 from ..xpt.facts import XptFacts, find_xpts, read_columns, read_xpt_facts
@@ -40,7 +44,7 @@ def columns_to_check(doc: DefineDoc) -> dict[str, list[str]]:
             it = doc.items.get(oid)
             if it is None:
                 continue
-            if it.codelist:
+            if it.codelist or datatypes.text_pattern(it.data_type):
                 cols.append(it.name)
             if it.value_list:
                 cols.append(it.name)
@@ -73,7 +77,18 @@ def _codelist_bad(frame: pl.DataFrame, col: str, codelist: tuple[str, frozenset[
     return bad if mask is None else bad & mask.fill_null(False)
 
 
-def _codelist_rows(ds: str, variable: str, frame: pl.DataFrame, col: str, bad: pl.Expr, cl_oid: str, where: str) -> list[dict]:
+def _type_bad(frame: pl.DataFrame, col: str, data_type: str, mask: pl.Expr | None) -> pl.Expr | None:
+    """Rows whose character ``col`` value is not written as ``data_type`` (None when not checkable)."""
+    if col not in frame.columns or frame.schema[col] != pl.String:
+        return None
+    ok = datatypes.matches(pl.col(col), data_type)
+    if ok is None:
+        return None
+    bad = pl.col(col).is_not_null() & ~ok
+    return bad if mask is None else bad & mask.fill_null(False)
+
+
+def _value_rows(ds: str, variable: str, frame: pl.DataFrame, col: str, bad: pl.Expr, rule: str) -> list[dict]:
     """One failure per distinct bad value, with its first record, subject and count."""
     f = frame.with_row_index("_record", offset=1).filter(bad)
     has_subject = SUBJECT in f.columns and col != SUBJECT
@@ -86,8 +101,7 @@ def _codelist_rows(ds: str, variable: str, frame: pl.DataFrame, col: str, bad: p
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         rows.append(failure_row(
-            ds, variable,
-            f"value not in codelist {cl_oid}{where} ({g['_n']} record{'s' if g['_n'] != 1 else ''})",
+            ds, variable, f"{rule} ({g['_n']} record{'s' if g['_n'] != 1 else ''})",
             value, record=g["_record"], subject=g.get(SUBJECT) if has_subject else (value if col == SUBJECT else None),
         ))
     return rows
@@ -102,9 +116,10 @@ def check_define_against_xpt(
 
     Compares the set of datasets, the leaf file names, dataset names and labels, then for every
     dataset the variables (present, extra, order), each variable's label, type (Char/Num), length
-    and display format, and finally the values of codelist-controlled variables, at variable level
-    and at value level (where-clause subsets). One failure row per dataset/variable/attribute;
-    codelist failures one row per distinct bad value with its first record, subject and count.
+    and display format, and finally the values: codelist-controlled variables and character
+    values of a declared ISO 8601 or numeric data type, at variable level and at value level
+    (where-clause subsets). One failure row per dataset/variable/attribute; value failures one row
+    per distinct bad value with its first record, subject and count.
     """
     rows: list[dict] = []
     for name, ds in doc.datasets.items():
@@ -160,8 +175,8 @@ def check_define_against_xpt(
         frame = frames.get(name)
         if frame is None:
             continue
-        # (variable, bad-row expression, codelist OID, where text) for every controlled value.
-        tests: list[tuple[str, pl.Expr, str, str]] = []
+        # (variable, bad-row expression, rule) for every value define.xml constrains.
+        tests: list[tuple[str, pl.Expr, str]] = []
         for _, oid, _ in ds.items:
             it = doc.items.get(oid)
             if it is None:
@@ -169,10 +184,14 @@ def check_define_against_xpt(
             if it.codelist and it.codelist in doc.codelists:
                 bad = _codelist_bad(frame, it.name, doc.codelists[it.codelist], None)
                 if bad is not None:
-                    tests.append((it.name, bad, it.codelist, ""))
+                    tests.append((it.name, bad, f"value not in codelist {it.codelist}"))
+            if it.data_type in datatypes.PATTERNS:
+                bad = _type_bad(frame, it.name, it.data_type, None)
+                if bad is not None:
+                    tests.append((it.name, bad, f"value does not match its define.xml data type ({datatypes.rule(it.data_type)})"))
             for item_oid, wc_oid in doc.value_lists.get(it.value_list or "", []):
                 vit = doc.items.get(item_oid)
-                if vit is None or not vit.codelist or vit.codelist not in doc.codelists or wc_oid not in doc.where_clauses:
+                if vit is None or wc_oid not in doc.where_clauses:
                     continue
                 conds = []
                 for cond_oid, comparator, values in doc.where_clauses[wc_oid]:
@@ -181,16 +200,21 @@ def check_define_against_xpt(
                 if not all(c[0] == name and c[1] in frame.columns for c in conds):
                     continue  # a condition on another dataset: not checkable row by row
                 mask = where_expr(WhereClause(id=wc_oid, conditions=tuple(conds)))
-                bad = _codelist_bad(frame, it.name, doc.codelists[vit.codelist], mask)
-                if bad is not None:
-                    label = " and ".join(f"{c[1]} {c[2]} {','.join(c[3])}" for c in conds)
-                    tests.append((it.name, bad, vit.codelist, f" where {label}"))
+                where = " where " + " and ".join(f"{c[1]} {c[2]} {','.join(c[3])}" for c in conds)
+                if vit.codelist and vit.codelist in doc.codelists:
+                    bad = _codelist_bad(frame, it.name, doc.codelists[vit.codelist], mask)
+                    if bad is not None:
+                        tests.append((it.name, bad, f"value not in codelist {vit.codelist}{where}"))
+                if vit.data_type != it.data_type and datatypes.text_pattern(vit.data_type):
+                    bad = _type_bad(frame, it.name, vit.data_type, mask)
+                    if bad is not None:
+                        tests.append((it.name, bad, f"value does not match its define.xml data type ({datatypes.rule(vit.data_type)}){where}"))
         if tests and frame.height:
             # One pass to find which tests fail; details only for those.
-            any_bad = frame.select([bad.any().alias(str(i)) for i, (_, bad, _, _) in enumerate(tests)]).row(0)
-            for (variable, bad, cl_oid, where), failed in zip(tests, any_bad):
+            any_bad = frame.select([bad.any().alias(str(i)) for i, (_, bad, _) in enumerate(tests)]).row(0)
+            for (variable, bad, rule), failed in zip(tests, any_bad):
                 if failed:
-                    rows += _codelist_rows(name, variable, frame, variable, bad, cl_oid, where)
+                    rows += _value_rows(name, variable, frame, variable, bad, rule)
     for name, f in facts.items():
         if name not in doc.datasets:
             rows.append(failure_row(name, None, f"dataset: {f.path.name} is not described in define.xml", f.path.name))
