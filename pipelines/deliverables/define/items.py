@@ -43,6 +43,12 @@ def infer_significant_digits(values: pl.Series, limit: int = 10) -> int | None:
     return limit
 
 
+def written_decimals(values: pl.Series) -> int:
+    """The most decimal places among numbers written as text (``"72.45"`` -> 2, ``"120"`` -> 0)."""
+    decimals = values.drop_nulls().str.extract(r"\.(\d+)", 1).str.len_chars().max()
+    return int(decimals or 0)
+
+
 def _data_type(ctx: "DefineContext", ds: str, var: str, data_type: str) -> str:
     if data_type in DATA_TYPE_MAP:
         ctx.issue(ds, var, f"data type {data_type!r} is not a Define-XML 2.1 type; written as {DATA_TYPE_MAP[data_type]!r}", data_type)
@@ -242,17 +248,21 @@ def value_list(ctx: "DefineContext", ds: Dataset, var: Variable, rows: list[Valu
         ctx.used_where[vl.where_clause] = clause
         subset = _subset(frame, clause, vl.variable)
         numeric = vl.data_type in ("integer", "float", "double", "decimal")
-        if numeric:
+        text_values = subset is not None and subset.dtype == pl.String and subset.drop_nulls().len() > 0
+        if numeric and var.is_numeric:
             length = NUMERIC_LENGTH
         else:
-            written = None
-            if subset is not None and subset.dtype == pl.String and subset.drop_nulls().len():
-                written = int(subset.str.len_bytes().max())
-            length = written or vl.length or char_length(ctx, ds.name, var)
+            # Text, or numbers written as text (VSORRES of SYSBP): the longest value written.
+            written = int(subset.str.len_bytes().max()) if text_values else None
+            length = written or vl.length or (NUMERIC_LENGTH if numeric else char_length(ctx, ds.name, var))
         sd = None
         if vl.data_type in ("float", "double", "decimal"):
-            sd = vl.significant_digits if vl.significant_digits is not None else (
-                infer_significant_digits(subset) if subset is not None and subset.dtype != pl.String else None)
+            if vl.significant_digits is not None:
+                sd = vl.significant_digits
+            elif text_values:
+                sd = written_decimals(subset)
+            elif subset is not None:
+                sd = infer_significant_digits(subset)
         # A SUPPQUAL value is named after its QNAM, as in the Define-XML examples.
         name = var.name
         if ds.name.startswith("SUPP") and var.name == "QVAL" and len(clause.conditions) == 1:
