@@ -31,7 +31,13 @@ DATA_TYPE_MAP = {"double": "float", "decimal": "float", "boolean": "text"}
 
 
 def infer_significant_digits(values: pl.Series, limit: int = 10) -> int | None:
-    """Decimal places needed to write every value of ``values`` exactly (None without values)."""
+    """Decimal places needed to write every value of ``values`` exactly (None without values).
+
+    None for a column that is not numeric (a spec declaring ``float`` for a character XPT column:
+    the consistency check reports the type, the define is still built).
+    """
+    if not values.dtype.is_numeric():
+        return None
     s = values.drop_nulls().cast(pl.Float64)
     s = s.filter(s.is_finite())
     if s.len() == 0:
