@@ -37,13 +37,9 @@ from .io import write_bytes_atomic
 from .package import INLINE_BYTES, FrameSource, PackageData, load_package, written_frame
 from .render import render_define_html, write_stylesheet
 from .resources import dataset_json_schema, dataset_ndjson_schema
-from .validate import (
-    check_define_against_xpt,
-    check_define_references,
-    columns_to_check,
-    parse_define,
-    validate_define_xsd,
-)
+from .consistency import check_define_against_xpt, columns_to_check
+from .define_doc import parse_define
+from .validate import check_define_references, validate_define_xsd
 from ..xpt.facts import read_columns
 
 DEFINE_XML = "define.xml"

@@ -17,6 +17,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
+from . import datatypes
 from .model import Dataset, Spec, ValueLevel, Variable, WhereClause
 
 MAX_CHAR_BYTES = 200
@@ -30,26 +31,13 @@ FAILURE_SCHEMA = {
     "value": pl.String,
 }
 
-# ISO 8601 as SDTM uses it: complete or right-truncated date/datetime.
-ISO_DATETIME_PATTERN = (
-    r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])"
-    r"(T([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d(\.\d+)?)?)?)?)?)?$"
-)
-ISO_DATE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
-ISO_PARTIAL_DATE_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
-ISO_TIME_PATTERN = r"^([01]\d|2[0-3])(:[0-5]\d(:[0-5]\d(\.\d+)?)?)?$"
-ISO_DURATION_PATTERN = r"^-?P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
-
-ISO_PATTERNS = {
-    "date": ISO_DATE_PATTERN,
-    "partialDate": ISO_PARTIAL_DATE_PATTERN,
-    "datetime": ISO_DATETIME_PATTERN,
-    "partialDatetime": ISO_DATETIME_PATTERN,
-    "incompleteDatetime": ISO_DATETIME_PATTERN,
-    "time": ISO_TIME_PATTERN,
-    "partialTime": ISO_TIME_PATTERN,
-    "durationDatetime": ISO_DURATION_PATTERN,
-}
+# ISO 8601 as SDTM uses it, per Define-XML data type (one home: :mod:`.datatypes`).
+ISO_PATTERNS = dict(datatypes.PATTERNS)
+ISO_DATETIME_PATTERN = ISO_PATTERNS["partialDatetime"]
+ISO_DATE_PATTERN = ISO_PATTERNS["date"]
+ISO_PARTIAL_DATE_PATTERN = ISO_PATTERNS["partialDate"]
+ISO_TIME_PATTERN = ISO_PATTERNS["partialTime"]
+ISO_DURATION_PATTERN = ISO_PATTERNS["durationDatetime"]
 
 
 def empty_failures() -> pl.DataFrame:
@@ -130,14 +118,31 @@ def codelist_check(spec: Spec, cid: str, numeric: bool = False) -> pa.Check:
     return column_check(name, lambda c: c.is_in(values))
 
 
-def value_level_checks(spec: Spec, vls: Iterable[ValueLevel]) -> list[pa.Check]:
+def value_level_checks(spec: Spec, vls: Iterable[ValueLevel], var: Variable | None = None) -> list[pa.Check]:
+    """Checks of the values where a where clause holds: data type, codelist, required.
+
+    The data type is checked when it says more than the variable's: numbers or ISO 8601 values
+    in a character variable (VSORRES integer for SYSBP, TSVAL durationDatetime for AGEMAX), whole
+    numbers where a numeric variable is declared integer.
+    """
     checks = []
+    numeric_parent = var is not None and var.is_numeric
     for vl in vls:
         clause = spec.where_clauses[vl.where_clause]
         cond = where_expr(clause)
         label = " and ".join(
             f"{v} {c} {','.join(vals)}" for _, v, c, vals in clause.conditions
         )
+        if var is not None and vl.data_type != var.data_type and vl.data_type in datatypes.DESCRIPTIONS:
+            if datatypes.matches(pl.col("_"), vl.data_type, numeric_parent) is not None:
+                checks.append(
+                    frame_check(
+                        f"{datatypes.rule(vl.data_type)}, where {label}",
+                        lambda key, cond=cond, t=vl.data_type: ~cond
+                        | pl.col(key).is_null()
+                        | datatypes.matches(pl.col(key), t, numeric_parent).fill_null(True),
+                    )
+                )
         if vl.codelist and not spec.is_dictionary(vl.codelist):
             cl = spec.codelist(vl.codelist)
             values = cl.values
@@ -186,11 +191,11 @@ def cdisc_schema(spec: Spec, dataset: Dataset | str) -> pa.DataFrameSchema:
             checks += character_checks(var)
             if var.data_type in ISO_PATTERNS:
                 checks.append(
-                    column_check(f"ISO 8601 {var.data_type}", lambda c, p=ISO_PATTERNS[var.data_type]: c.str.contains(p))
+                    column_check(datatypes.rule(var.data_type), lambda c, p=ISO_PATTERNS[var.data_type]: c.str.contains(p))
                 )
             if var.codelist and not spec.is_dictionary(var.codelist):
                 checks.append(codelist_check(spec, var.codelist))
-        checks += value_level_checks(spec, spec.value_level_for(ds.name, var.name))
+        checks += value_level_checks(spec, spec.value_level_for(ds.name, var.name), var)
         columns[var.name] = pa.Column(
             var.polars_dtype,
             checks=checks,

@@ -63,7 +63,7 @@ def sdtm_sheets() -> dict[str, list[dict]]:
         v(5, "AE", "AETERM", "Reported Term for the Adverse Event", "text", Mandatory="Yes", Role="Topic", **col, Pages="12"),
         v(6, "AE", "AEDECOD", "Dictionary-Derived Term", "text", Codelist="MEDDRA", Role="Synonym Qualifier", **{"Origin": "Assigned", "Source": "Sponsor"}),
         v(7, "AE", "AESER", "Serious Event", "text", Codelist="NY", Role="Record Qualifier", **col, Pages="12"),
-        v(8, "AE", "AESTDTC", "Start Date/Time of Adverse Event", "date", Role="Timing", **col, Pages="12"),
+        v(8, "AE", "AESTDTC", "Start Date/Time of Adverse Event", "partialDate", Role="Timing", **col, Pages="12"),
         v(1, "RS", "STUDYID", "Study Identifier", "text", Mandatory="Yes", Role="Identifier", **asg),
         v(2, "RS", "DOMAIN", "Domain Abbreviation", "text", Mandatory="Yes", Role="Identifier", **asg, **{"Assigned Value": "RS"}),
         v(3, "RS", "USUBJID", "Unique Subject Identifier", "text", Mandatory="Yes", Role="Identifier", **der, Method="USUBJID"),

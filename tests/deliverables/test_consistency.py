@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from pipelines.deliverables import check_define_file, publish_define
-from pipelines.deliverables.validate import check_define_against_xpt, parse_define
+from pipelines.deliverables.consistency import check_define_against_xpt
+from pipelines.deliverables.define_doc import parse_define
 from pipelines.metadata import load_spec
 from pipelines.xpt import read_xpt, write_xpt
 

@@ -96,7 +96,10 @@ def test_metadata_matches_define_and_xpt(published):
     assert cols["AGE"]["dataType"] == "integer" and cols["WEIGHTBL"]["dataType"] == "float"
     sdtm = json.loads((published.study.sdtm_dir / "ae.json").read_text())
     ae = {c["name"]: c for c in sdtm["columns"]}
-    assert ae["AESTDTC"]["dataType"] == "date" and "targetDataType" not in ae["AESTDTC"]
+    # A partial date (define.xml partialDate) is a string in Dataset-JSON; a complete one a date.
+    assert ae["AESTDTC"]["dataType"] == "string" and "targetDataType" not in ae["AESTDTC"]
+    rs = {c["name"]: c for c in json.loads((published.study.sdtm_dir / "rs.json").read_text())["columns"]}
+    assert rs["RSDTC"]["dataType"] == "date" and "targetDataType" not in rs["RSDTC"]
     assert ae["AETERM"]["dataType"] == "string"
 
 

@@ -62,3 +62,16 @@ def test_analysis_results_edits_reach_define_xml(study):
         "Stratified log-rank test; hazard ratio from a stratified Cox model (Breslow ties)."]
     wc = texts(path, "//arm:AnalysisDataset[@ItemGroupOID='IG.ADTTE']/def:WhereClauseRef/@WhereClauseOID")[0]
     assert texts(path, f"//def:WhereClauseDef[@OID='{wc}']/odm:RangeCheck/odm:CheckValue") == ["OS"]
+
+
+def test_a_float_declared_for_a_character_column_is_reported_not_a_crash(study):
+    """A spec error the define cannot honour: the build goes on and the type mismatch is a finding."""
+    def change(sheets):
+        for row in sheets["Variables"]:
+            if (row["Dataset"], row["Variable"]) == ("DM", "RFSTDTC"):
+                row["Data Type"] = "float"
+
+    edit(study.sdtm_spec, change)
+    result = publish_define(load_spec(study.sdtm_spec), study.sdtm_dir)
+    rules = result.consistency_failures.filter(pl.col("variable") == "RFSTDTC")["rule"].to_list()
+    assert rules == ["type: define.xml float (Num), XPT Char"]

@@ -16,7 +16,7 @@ import pytest
 from pipelines.cuts import discover
 from pipelines.defs.sdtm import data_cut_date
 from pipelines.metadata import load_spec
-from pipelines.metadata.validation import ISO_DATETIME_PATTERN, format_failures
+from pipelines.metadata.validation import ISO_DATETIME_PATTERN, ISO_PATTERNS, format_failures
 from pipelines.raw import read_extract
 from pipelines.sdtm import build_domains, load_mappings, validate_domain, write_outputs
 from pipelines.sdtm.output import RECONCILIATION_FILE, TRACEABILITY_FILE
@@ -94,7 +94,6 @@ def test_reconciliation_and_traceability_files(built):
 
 def test_xpt_read_by_pyreadstat_with_spec_labels_types_and_iso_dates(built):
     _, _, results, out, written = built
-    iso = re.compile(ISO_DATETIME_PATTERN)
     for name, r in results.items():
         ds = SPEC.dataset(name)
         path = out / f"{name.lower()}.xpt"
@@ -108,8 +107,10 @@ def test_xpt_read_by_pyreadstat_with_spec_labels_types_and_iso_dates(built):
             kind = meta.readstat_variable_types[v.name]
             assert (kind == "string") == (not v.is_numeric), (name, v.name, kind)
             if v.is_iso8601:
+                # each value written as the variable's declared type (partialDate, date, durationDatetime...)
+                iso = re.compile(ISO_PATTERNS[v.data_type])
                 values = [x for x in data[v.name].tolist() if x]
-                assert all(iso.match(x) for x in values), (name, v.name)
+                assert all(iso.match(x) for x in values), (name, v.name, v.data_type)
 
 
 def test_xpt_read_by_r_haven_identically(built):

@@ -90,3 +90,42 @@ def test_codelists_state_the_terminology_and_terms_are_unique():
         if cl.nci_code:
             assert cl.nci_code.startswith("C"), cl.id
     assert "MEDDRA" in SPEC.dictionaries
+
+
+# Data types that accept a partial (right-truncated) date.
+PARTIAL_TYPES = {"partialDate", "partialDatetime", "incompleteDatetime"}
+
+
+def _collected_dates():
+    """(SDTM dataset, variable, EDC form, EDC field) of every date mapped by iso_date/iso_datetime."""
+    import yaml
+
+    out = []
+    for path in sorted((STUDY.mappings_dir / "sdtm").glob("*.yaml")):
+        m = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for source in m.get("sources", []):
+            for var, rule in (source.get("rules") or {}).items():
+                if isinstance(rule, dict) and rule.get("rule") in ("iso_date", "iso_datetime") and not var.startswith("_"):
+                    out.append((m["domain"], var, source.get("form"), rule.get("from") or rule.get("date")))
+    return out
+
+
+def test_date_data_types_say_what_the_values_can_be():
+    """A --DTC is partialDate/partialDatetime when its EDC field allows partial dates, datetime never
+    for minutes-only times, and every character --DTC and --DUR has an ISO 8601 data type."""
+    edc = load_spec(STUDY.spec("edc"))
+    found = _collected_dates()
+    assert len(found) > 20
+    for domain, var, form, field in found:
+        declared = SPEC.dataset(domain).variable(var).data_type
+        # a field joined from another form is prefixed with it (DD_DTHDAT: DTHDAT of form DD)
+        prefix, _, rest = field.partition("_")
+        form, field = (prefix, rest) if rest and prefix in edc.datasets else (form, field)
+        edc_type = edc.dataset(form).variable(field).data_type
+        if edc_type == "partialDate":
+            assert declared in PARTIAL_TYPES, (domain, var, field, declared)
+        assert declared != "datetime", (domain, var, "EDC times are HH:MM: a truncated datetime")
+    for name, ds in SPEC.datasets.items():
+        for v in ds.variables:
+            if not v.is_numeric and (v.name.endswith("DTC") or v.name.endswith("DUR")):
+                assert v.is_iso8601, (name, v.name, v.data_type)

@@ -88,7 +88,7 @@ def test_schema_reports_controlled_terminology_iso8601_required_and_keys(spec, r
     f = validate_schema(spec, "AE", ae)
     by_var = {(r["variable"], r["rule"].split(" (")[0]) for r in f.iter_rows(named=True)}
     assert ("AESER", "value in codelist NY") in by_var
-    assert ("AESTDTC", "ISO 8601 datetime") in by_var
+    assert ("AESTDTC", "ISO 8601 partialDate: YYYY-MM-DD, YYYY-MM or YYYY") in by_var
     assert ("AEDECOD", "required") in by_var
 
 

@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from ..metadata.model import AnalysisResult, WhereClause
-from . import oids
-from . import terminology as ct
+from ...metadata.model import AnalysisResult, WhereClause
+from .. import oids
+from .. import terminology as ct
+from .odmxml import DEF_NS, armtag, deftag, description, el
+from .references import where_clause_def
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .define import _Builder
+    from .context import DefineContext
 
 _INLINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\.([A-Za-z][A-Za-z0-9_]*)\s+(EQ|NE|LT|LE|GT|GE|IN|NOTIN)\s+(.+?)\s*$", re.I)
 COMPARATORS = ("EQ", "NE", "LT", "LE", "GT", "GE", "IN", "NOTIN")
@@ -70,16 +72,14 @@ def _doc_refs(text: str | None, default_pages: str | None) -> list[tuple[str, st
     return refs
 
 
-def _result(b: "_Builder", parent: etree._Element, r: AnalysisResult) -> list[etree._Element]:
-    from .define import _description, _el, armtag, deftag, DEF_NS
-
-    spec = b.spec
+def _result(ctx: "DefineContext", parent: etree._Element, r: AnalysisResult) -> list[etree._Element]:
+    spec = ctx.spec
     where = ("(analysis results)", r.id)
     conditions, unknown = parse_selection(r.selection_criteria, spec.where_clauses)
     for u in unknown:
-        b.issue(*where, f"selection criterion {u!r} of result {r.id} is neither a where clause ID nor 'DS.VAR EQ value'", u)
+        ctx.issue(*where, f"selection criterion {u!r} of result {r.id} is neither a where clause ID nor 'DS.VAR EQ value'", u)
     if not r.selection_criteria:
-        b.issue(*where, f"result {r.id} has no selection criteria")
+        ctx.issue(*where, f"result {r.id} has no selection criteria")
     by_ds: dict[str, list[tuple[str | None, tuple]]] = {}
     for wc_id, cond in conditions:
         by_ds.setdefault(cond[0], []).append((wc_id, cond))
@@ -92,90 +92,88 @@ def _result(b: "_Builder", parent: etree._Element, r: AnalysisResult) -> list[et
             candidates = list(by_ds) + [d for d in spec.datasets if d not in by_ds]
             ds = next((d for d in candidates if d in spec.datasets and var in spec.dataset(d).variable_names), None)
             if ds is None:
-                b.issue(*where, f"analysis variable {var} of result {r.id} is in no dataset of the spec", var)
+                ctx.issue(*where, f"analysis variable {var} of result {r.id} is in no dataset of the spec", var)
                 continue
         if ds not in spec.datasets or var not in spec.dataset(ds).variable_names:
-            b.issue(*where, f"analysis variable {ds}.{var} of result {r.id} is not in the spec", f"{ds}.{var}")
+            ctx.issue(*where, f"analysis variable {ds}.{var} of result {r.id} is not in the spec", f"{ds}.{var}")
         variables.append((ds, var))
     datasets = list(dict.fromkeys([d for d, _ in variables] + list(by_ds)))
     if not datasets:
-        b.issue(*where, f"result {r.id} names no analysis dataset (no variables, no selection criteria)")
+        ctx.issue(*where, f"result {r.id} names no analysis dataset (no variables, no selection criteria)")
         return []
 
     param = next((oids.item(c[0], c[1]) for _, c in conditions if c[1] == "PARAMCD"), None)
     reason = ct.normalize(ct.ANALYSIS_REASON, r.reason) or r.reason
     purpose = ct.normalize(ct.ANALYSIS_PURPOSE, r.purpose) or r.purpose
     if not reason:
-        b.issue(*where, f"result {r.id} has no Reason (e.g. SPECIFIED IN SAP)")
+        ctx.issue(*where, f"result {r.id} has no Reason (e.g. SPECIFIED IN SAP)")
     if not purpose:
-        b.issue(*where, f"result {r.id} has no Purpose (e.g. PRIMARY OUTCOME MEASURE)")
-    ar = _el(parent, armtag("AnalysisResult"), {
+        ctx.issue(*where, f"result {r.id} has no Purpose (e.g. PRIMARY OUTCOME MEASURE)")
+    ar = el(parent, armtag("AnalysisResult"), {
         "OID": oids.analysis_result(r.id), "ParameterOID": param,
         "AnalysisReason": reason or "", "AnalysisPurpose": purpose or "",
     })
-    _description(ar, r.description)
+    description(ar, r.description)
     join = None
     if r.join_comment:
         join = f"COM.{oids.analysis_result(r.id)}.JOIN"
-        b.extra_comments.append((join, r.join_comment))
+        ctx.extra_comments.append((join, r.join_comment))
     elif len(datasets) > 1:
-        b.issue(*where, f"result {r.id} uses {', '.join(datasets)} without a Join Comment")
-    ads = _el(ar, armtag("AnalysisDatasets"), {f"{{{DEF_NS}}}CommentOID": join})
+        ctx.issue(*where, f"result {r.id} uses {', '.join(datasets)} without a Join Comment")
+    ads = el(ar, armtag("AnalysisDatasets"), {f"{{{DEF_NS}}}CommentOID": join})
     extra_where: list[etree._Element] = []
     for ds in datasets:
-        a = _el(ads, armtag("AnalysisDataset"), {"ItemGroupOID": oids.itemgroup(ds)})
+        a = el(ads, armtag("AnalysisDataset"), {"ItemGroupOID": oids.itemgroup(ds)})
         conds = by_ds.get(ds, [])
         ids = {wc for wc, _ in conds}
         if conds and len(ids) == 1 and None not in ids:
             wc_id = next(iter(ids))
-            b.used_where[wc_id] = spec.where_clauses[wc_id]
-            _el(a, deftag("WhereClauseRef"), {"WhereClauseOID": oids.where_clause(wc_id)})
+            ctx.used_where[wc_id] = spec.where_clauses[wc_id]
+            el(a, deftag("WhereClauseRef"), {"WhereClauseOID": oids.where_clause(wc_id)})
         elif conds:
             key = f"{r.id}.{ds}"
             clause = WhereClause(id=key, conditions=tuple(c for _, c in conds))
             oid = oids.where_clause(f"{oids.analysis_result(r.id)}.{ds}")
-            extra_where.append(b.where_clause_def(key, clause, oid=oid))
-            _el(a, deftag("WhereClauseRef"), {"WhereClauseOID": oid})
+            extra_where.append(where_clause_def(ctx, key, clause, oid=oid))
+            el(a, deftag("WhereClauseRef"), {"WhereClauseOID": oid})
         for d, v in variables:
             if d == ds:
-                _el(a, armtag("AnalysisVariable"), {"ItemOID": oids.item(d, v)})
+                el(a, armtag("AnalysisVariable"), {"ItemOID": oids.item(d, v)})
     if r.documentation or r.documentation_refs:
-        doc = _el(ar, armtag("Documentation"))
-        _description(doc, r.documentation or "")
+        doc = el(ar, armtag("Documentation"))
+        description(doc, r.documentation or "")
         for doc_id, pages in _doc_refs(r.documentation_refs, r.pages):
-            b.doc_ref(doc, doc_id, pages, where=where)
+            ctx.doc_ref(doc, doc_id, pages, where=where)
     else:
-        b.issue(*where, f"result {r.id} has no Documentation (the analysis method)")
+        ctx.issue(*where, f"result {r.id} has no Documentation (the analysis method)")
     if r.programming_context or r.programming_code or r.programming_document:
-        prog = _el(ar, armtag("ProgrammingCode"), {"Context": r.programming_context})
+        prog = el(ar, armtag("ProgrammingCode"), {"Context": r.programming_context})
         if r.programming_code:
-            _el(prog, armtag("Code"), text=r.programming_code)
+            el(prog, armtag("Code"), text=r.programming_code)
         if r.programming_document:
-            b.doc_ref(prog, r.programming_document, where=where)
+            ctx.doc_ref(prog, r.programming_document, where=where)
     return extra_where
 
 
-def build_analysis_results(b: "_Builder") -> tuple[etree._Element | None, list[etree._Element]]:
-    from .define import _description, _el, armtag
-
-    spec = b.spec
+def build_analysis_results(ctx: "DefineContext") -> tuple[etree._Element | None, list[etree._Element]]:
+    spec = ctx.spec
     if not spec.analysis_results:
         return None, []
-    root = _el(None, armtag("AnalysisResultDisplays"))
+    root = el(None, armtag("AnalysisResultDisplays"))
     extra: list[etree._Element] = []
     for display in spec.analysis_displays.values():
         results = [r for r in spec.analysis_results if r.display == display.id]
         if not results:
-            b.issue("(analysis results)", display.id, f"analysis display {display.id} has no results")
+            ctx.issue("(analysis results)", display.id, f"analysis display {display.id} has no results")
             continue
-        rd = _el(root, armtag("ResultDisplay"), {"OID": oids.result_display(display.id), "Name": display.id})
-        _description(rd, display.title)
+        rd = el(root, armtag("ResultDisplay"), {"OID": oids.result_display(display.id), "Name": display.id})
+        description(rd, display.title)
         if display.document:
-            b.doc_ref(rd, display.document, display.pages, title=display.id, where=("(analysis results)", display.id))
+            ctx.doc_ref(rd, display.document, display.pages, title=display.id, where=("(analysis results)", display.id))
         else:
-            b.issue("(analysis results)", display.id, f"analysis display {display.id} does not say where the output is (Document)")
+            ctx.issue("(analysis results)", display.id, f"analysis display {display.id} does not say where the output is (Document)")
         for r in results:
-            extra += _result(b, rd, r)
+            extra += _result(ctx, rd, r)
         if not rd.findall(armtag("AnalysisResult")):
             root.remove(rd)
     if not len(root):
