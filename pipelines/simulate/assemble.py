@@ -51,6 +51,8 @@ def check_config_against_spec(cfg: StudyConfig, spec: Spec) -> None:
         bad = sorted(str(v) for v in values if str(v) not in allowed)
         if bad:
             errors.append(f"{where}: {bad} not in codelist {cl} of {spec.path}")
+    if errors:
+        raise ConfigError("configuration does not match the EDC spec:\n  " + "\n  ".join(errors))
     # causality and action per study treatment: AEREL<n> / AEACN<n> for every drug (treatments.py)
     slots = drug_slots(cfg, spec.codelist("EXTRT").values)
     ae = set(spec.dataset("AE").variable_names)
