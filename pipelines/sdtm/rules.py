@@ -102,12 +102,15 @@ def _bad_if_lost(source: pl.Expr, result: pl.Expr) -> pl.Expr:
 
 
 def _value_expr(ctx: RuleContext, case: Mapping[str, Any]) -> pl.Expr:
-    """A case's result: ``value`` (literal), ``from`` (a column) or ``context`` (run value)."""
-    given = [k for k in ("value", "from", "context") if k in case]
+    """A case's result: ``value`` (literal), ``from`` (a column), ``sql`` (a polars SQL
+    expression over the columns, e.g. a ratio) or ``context`` (run value)."""
+    given = [k for k in ("value", "from", "sql", "context") if k in case]
     if len(given) != 1:
-        raise ctx.error(f"a case needs exactly one of value/from/context, got {case}")
+        raise ctx.error(f"a case needs exactly one of value/from/sql/context, got {case}")
     if "from" in case:
         return pl.col(case["from"])
+    if "sql" in case:
+        return _sql(ctx, case["sql"])
     if "context" in case:
         key = case["context"]
         if key not in ctx.context_values:
@@ -148,6 +151,39 @@ def compute_assign_ct(ctx: RuleContext, **p) -> Mapped:
     e = src.replace_strict(keys, default=None, return_dtype=pl.String)
     bad = src.is_not_null() & ~src.is_in(list(keys))
     return Mapped(e, bad, f"collected value has no submission value in the map of {p['from']}")
+
+
+@rule("combine_ct", "expr", required=["from", "map"], optional=["differ", "prefer"])
+def compute_combine_ct(ctx: RuleContext, **p) -> Mapped:
+    """One submission value from several collected columns (``from``: a list, e.g. one column per
+    study treatment), each through ``map``: their value when the answered columns agree; when
+    they differ, ``differ`` (a literal, e.g. MULTIPLE: SDTMIG 3.4 for AEACN with several study
+    treatments) or the first value of ``prefer`` among the answers (e.g. RELATED before NOT
+    RELATED); null when none is answered. A collected value without a submission value is a failure."""
+    cols = p["from"]
+    if isinstance(cols, str) or not isinstance(cols, list) or not cols:
+        raise ctx.error("combine_ct: 'from' must be a non-empty list of columns")
+    mapping = p["map"]
+    if not isinstance(mapping, Mapping) or not mapping:
+        raise ctx.error("combine_ct: 'map' must be a non-empty mapping collected -> submission value")
+    if ("differ" in p) == ("prefer" in p):
+        raise ctx.error("combine_ct: give exactly one of 'differ' (a value) or 'prefer' (a list of values)")
+    keys = {str(k): (None if v is None else str(v)) for k, v in mapping.items()}
+    srcs = [pl.col(c).cast(pl.String) for c in cols]
+    mapped = [s.replace_strict(keys, default=None, return_dtype=pl.String) for s in srcs]
+    bad = pl.any_horizontal([s.is_not_null() & ~s.is_in(list(keys)) for s in srcs])
+    answered = pl.concat_list(mapped).list.drop_nulls().list.unique()
+    n = answered.list.len()
+    first = pl.coalesce(mapped)
+    if "differ" in p:
+        chosen = pl.lit(str(p["differ"]))
+    else:
+        prefer = p["prefer"]
+        if isinstance(prefer, str) or not isinstance(prefer, list) or not prefer:
+            raise ctx.error("combine_ct: 'prefer' must be a non-empty list of submission values")
+        chosen = pl.coalesce([pl.when(answered.list.contains(pl.lit(str(v)))).then(pl.lit(str(v))) for v in prefer] + [first])
+    out = pl.when(n == 1).then(first).when(n > 1).then(chosen).otherwise(pl.lit(None, dtype=pl.String))
+    return Mapped(out, bad, f"collected value has no submission value in the map of {', '.join(cols)}")
 
 
 @rule("hardcode", "expr", required=["value"])

@@ -15,6 +15,7 @@ import polars as pl
 from . import dates as D
 from .config import ConfigError, StudyConfig
 from .frames import concat
+from .treatments import drug_slots
 from pipelines.metadata import Spec
 
 DATE_TYPES = {"date", "partialDate"}
@@ -50,6 +51,15 @@ def check_config_against_spec(cfg: StudyConfig, spec: Spec) -> None:
         bad = sorted(str(v) for v in values if str(v) not in allowed)
         if bad:
             errors.append(f"{where}: {bad} not in codelist {cl} of {spec.path}")
+    if errors:
+        raise ConfigError("configuration does not match the EDC spec:\n  " + "\n  ".join(errors))
+    # causality and action per study treatment: AEREL<n> / AEACN<n> for every drug (treatments.py)
+    slots = drug_slots(cfg, spec.codelist("EXTRT").values)
+    ae = set(spec.dataset("AE").variable_names)
+    for d in sorted({int(x) for x in slots.slot.ravel() if x >= 0}):
+        for field in (f"AEREL{slots.number(d)}", f"AEACN{slots.number(d)}"):
+            if field not in ae:
+                errors.append(f"form AE of {spec.path} has no {field} ({slots.names[d]}: causality and action per drug)")
     if errors:
         raise ConfigError("configuration does not match the EDC spec:\n  " + "\n  ".join(errors))
 

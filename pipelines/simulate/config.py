@@ -168,6 +168,8 @@ class Treatment(_Model):
     interruption_extra_minutes: tuple[int, int]
     not_administered_prob: float = Field(ge=0, le=1)
     not_administered_reason_weights: Weights
+    infusion_stopped_prob: float = Field(ge=0, le=1)
+    infusion_stopped_fraction: tuple[float, float]
     infusion_start_minutes: tuple[int, int]
     between_drugs_minutes: tuple[int, int]
     weight_missing_prob: float = Field(ge=0, le=1)
@@ -180,6 +182,14 @@ class Treatment(_Model):
     eot_visit_prob: float = Field(ge=0, le=1)
     eot_ecog_weights: Weights
     bp_rise_hypertension: tuple[float, float]
+
+    @field_validator("infusion_stopped_fraction")
+    @classmethod
+    def _fraction(cls, v):
+        lo, hi = v
+        if not (0 < lo <= hi < 1):
+            raise ValueError("infusion_stopped_fraction must be 0 < low <= high < 1 (a share of the planned dose)")
+        return v
 
 
 class Tumour(_Model):
@@ -284,6 +294,7 @@ class Safety(_Model):
     serious_medically_important_prob: float = Field(ge=0, le=1)
     interrupted_given_related_grade2: float = Field(ge=0, le=1)
     interrupted_given_unrelated: float = Field(ge=0, le=1)
+    unrelated_drug_follows_prob: float = Field(ge=0, le=1)
     case_weights: dict[Literal["asis", "upper", "lower"], float]
     hypertension_pt_code: int
 

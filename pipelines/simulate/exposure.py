@@ -7,10 +7,15 @@ Models (registry record; ``treatment`` and ``arms`` in study.yaml):
 * up to 35 cycles / 24 months, stopping at documented progression, death, unacceptable toxicity
   (an AE with action "drug withdrawn", safety.py), withdrawal, loss to follow-up, physician
   decision or other reason: EOT records the decision date and the first of these reasons;
-* one EX row per drug per cycle: arm A ivonescimab 10 mg/kg over 60 +/- 10 min; arm B the same
-  then ligufalimab 45 mg/kg over 120 +/- 15 min on the same day; arm C pembrolizumab 200 mg
-  flat over 60 +/- 10 min. mg/kg doses become mg amounts from the latest recorded weight (EXWT);
-  a few infusions interrupted (longer), a few doses not given (EXYN=N, no dose/date/time);
+* one EX row per drug per cycle while the drug is given (none after an AE withdrew it, safety.py):
+  arm A ivonescimab 10 mg/kg over 60 +/- 10 min; arm B the same then ligufalimab 45 mg/kg over
+  120 +/- 15 min on the same day; arm C pembrolizumab 200 mg flat over 60 +/- 10 min. mg/kg doses
+  become mg amounts from the latest recorded weight (EXWT);
+* doses not given (EXYN=N with EXREASND, no dose/date/time): the next dose of a drug an AE
+  interrupted (reason adverse event), and a few others (subject decision, other); a few infusions
+  interrupted (longer; also an infusion-day AE that interrupts the drug), some of them stopped
+  with part of the planned amount given (EXADJ: adverse event, or other for the interruptions
+  without an AE);
 * weight at every dosing visit (a few not recorded), blood pressure raised while a
   hypertension AE lasts.
 """
@@ -28,6 +33,8 @@ from .rng import choice, uniform_int
 from .survival import NEVER
 
 EOT_COMPLETED, EOT_PD, EOT_AE, EOT_DEATH, EOT_WITHDRAWAL, EOT_PHYSICIAN, EOT_LOST, EOT_OTHER = range(1, 9)
+EXREASND_AE = 1                    # EXREASND: adverse event (the other reasons come from study.yaml)
+EXADJ_AE, EXADJ_OTHER = 1, 2       # EXADJ: reason the dose given differs from the planned dose
 
 
 @dataclass
@@ -100,10 +107,33 @@ def end_of_treatment(cfg: StudyConfig, rng: np.random.Generator, plan: CyclePlan
                         stop_day=stop)
 
 
+def _ae_effects(plan: CyclePlan, holds: pl.DataFrame, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(subjects, cycles, slots) doses held and infusions interrupted by AEs whose action on a
+    drug is "drug interrupted": an infusion-day event interrupts that day's infusion, any other
+    event holds the drug's next scheduled dose."""
+    m, C = plan.days.shape
+    held = np.zeros((m, C, width), dtype=bool)
+    cut_short = np.zeros((m, C, width), dtype=bool)
+    if holds.height:
+        row, slot = holds["_row"].to_numpy(), holds["slot"].to_numpy()
+        onset, dose_day = holds["onset"].to_numpy(), holds["dose_day"].to_numpy()
+        days = plan.days[row]
+        same = dose_day & (days == onset[:, None]).any(axis=1)
+        c = np.where(same, (days < onset[:, None]).sum(axis=1), (days <= onset[:, None]).sum(axis=1))
+        ok = c < C
+        held[row[ok & ~same], c[ok & ~same], slot[ok & ~same]] = True
+        cut_short[row[ok & same], c[ok & same], slot[ok & same]] = True
+    return held, cut_short
+
+
 def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray, arm: np.ndarray,
                    weight0: np.ndarray, sbp0: np.ndarray, dbp0: np.ndarray, plan: CyclePlan,
-                   end: TreatmentEnd, hypertension: pl.DataFrame, alive_until: np.ndarray) -> dict[str, pl.DataFrame]:
-    """EX, VS (dosing visits and EOT visit), ECOG (EOT visit), EOT and the visit days for SV."""
+                   end: TreatmentEnd, hypertension: pl.DataFrame, alive_until: np.ndarray,
+                   drug_stop: np.ndarray, holds: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """EX, VS (dosing visits and EOT visit), ECOG (EOT visit), EOT and the visit days for SV.
+
+    ``drug_stop`` (subjects, slots): day from which a drug is withdrawn; ``holds``: AE
+    interruptions per drug (safety.build_ae)."""
     tc = cfg.treatment
     m, C = plan.days.shape
     given = np.arange(C)[None, :] < end.n_cycles[:, None]
@@ -142,14 +172,15 @@ def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
                              SYSBP=sbp[ri, ck], DIABP=dbp[ri, ck])
     forms["SV"] = form_frame(sidx[ri], folder, day, ck, VISDAT=day)
 
-    # EX: one row per drug per given cycle
+    # EX: one row per drug per given cycle while the drug is given
     delay_rs = choice(rng, tc.delay_reason_weights, ri.size).astype(np.int64)
     start = rng.integers(tc.infusion_start_minutes[0] // 5, tc.infusion_start_minutes[1] // 5 + 1, ri.size) * 5
     prev_end = start.copy()
     ex_parts = []
-    max_drugs = max(len(a.drugs) for a in cfg.arms)
-    for j in range(max_drugs):
-        has = np.array([len(a.drugs) > j for a in cfg.arms])[arm[ri]]
+    width = drug_stop.shape[1]
+    held, cut_short = _ae_effects(plan, holds, width)
+    for j in range(width):
+        has = np.array([len(a.drugs) > j for a in cfg.arms])[arm[ri]] & (day < drug_stop[ri, j])
         spec = [a.drugs[j] if len(a.drugs) > j else a.drugs[0] for a in cfg.arms]
         dose = np.array([d.dose for d in spec])[arm[ri]]
         unit = np.array([d.unit for d in spec])[arm[ri]]
@@ -157,9 +188,15 @@ def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
         window = np.array([d.window for d in spec])[arm[ri]]
         drug = np.array([d.drug for d in spec])[arm[ri]]
         k = ri.size
-        given_ = ~((ck > 0) & (rng.random(k) < tc.not_administered_prob))
-        interrupted = rng.random(k) < tc.interruption_prob
+        by_ae = held[ri, ck, j]
+        given_ = ~(by_ae | ((ck > 0) & (rng.random(k) < tc.not_administered_prob)))
+        reason = np.where(by_ae, EXREASND_AE, choice(rng, tc.not_administered_reason_weights, k).astype(np.int64))
+        ae_cut = cut_short[ri, ck, j]
+        interrupted = ae_cut | (rng.random(k) < tc.interruption_prob)
+        stopped = interrupted & (rng.random(k) < tc.infusion_stopped_prob)
+        share = rng.uniform(*tc.infusion_stopped_fraction, k)
         dur = minutes + np.rint((2 * rng.random(k) - 1) * window).astype(np.int64)
+        dur = np.where(stopped, np.maximum(5, np.rint(share * dur)).astype(np.int64), dur)
         dur = dur + np.where(interrupted, uniform_int(rng, tc.interruption_extra_minutes, k), 0)
         st = start if j == 0 else prev_end + uniform_int(rng, tc.between_drugs_minutes, k)
         en = st + dur
@@ -168,22 +205,25 @@ def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
         wt = exwt[ri, ck]
         r = tc.dose_rounding_mg
         amount = np.where(per_kg, np.round(dose * wt / r) * r, dose)
+        amount = np.where(stopped, np.maximum(r, np.round(share * amount / r) * r), amount)
+        adjusted = np.where(stopped, np.where(ae_cut, EXADJ_AE, EXADJ_OTHER), 0)
         sel = has
         g = given_[sel]
         nan = np.where(g, 0.0, np.nan)
         ex_parts.append(form_frame(
             sidx[ri[sel]], folder.filter(pl.Series(sel)), day[sel], 10 * ck[sel] + j,
-            EXTRT=drug[sel], EXYN=np.where(g, "Y", "N"),
-            EXREASND=np.where(g, np.nan, choice(rng, tc.not_administered_reason_weights, int(sel.sum())).astype(float)),
+            EXTRT=drug[sel], EXYN=np.where(g, "Y", "N"), EXREASND=np.where(g, np.nan, reason[sel]),
             EXSTDAT=np.where(g, day[sel], np.nan), EXSTTIM=st[sel] + nan, EXENTIM=en[sel] + nan,
             EXPLDOS=dose[sel].astype(float), EXPLDOSU=unit[sel],
             EXWT=np.where(per_kg[sel], wt[sel], np.nan) + nan, EXDOSE=amount[sel] + nan,
             EXINTR=np.where(g, np.where(interrupted[sel], "Y", "N"), None),
+            EXADJ=np.where(g & (adjusted[sel] > 0), adjusted[sel], np.nan),
             EXDLY=np.where(g, np.where(plan.delayed[ri[sel], ck[sel]], "Y", "N"), None),
             EXDLYRS=np.where(g & plan.delayed[ri[sel], ck[sel]], delay_rs[sel], np.nan),
         ))
     ex = pl.concat(ex_parts, how="vertical_relaxed")
-    forms["EX"] = ex.with_columns(pl.col(c).cast(pl.Int64) for c in ("EXREASND", "EXSTDAT", "EXSTTIM", "EXENTIM", "EXDLYRS"))
+    forms["EX"] = ex.with_columns(pl.col(c).cast(pl.Int64)
+                                  for c in ("EXREASND", "EXSTDAT", "EXSTTIM", "EXENTIM", "EXADJ", "EXDLYRS"))
 
     # EOT decision and EOT visit
     treated = end.n_cycles > 0

@@ -100,10 +100,10 @@ def build_followup(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
     forms["DD"] = form_frame(sidx[k], "LOG", death[k], DTHDAT=death[k], _p_DTHDAT=partial.astype(np.int8),
                              DTHCAUS=cause[k], DTHCAUSO=other)
 
-    # EOS: death (date of death, or the date it was recorded when the day is unknown), withdrawal, lost
-    eos_death = np.where(partial == D.UNKNOWN_DAY,
-                         np.minimum(death[k] + uniform_int(rng, dc.eos_lag_days, k.size), np.maximum(cut_day, death[k])),
-                         death[k])
+    # EOS: death (date of death, or the date it was recorded when the day is unknown: within the
+    # month of death, so that the two forms agree), withdrawal, lost
+    recorded = np.minimum(death[k] + uniform_int(rng, dc.eos_lag_days, k.size), D.month_end(death[k]))
+    eos_death = np.where(partial == D.UNKNOWN_DAY, np.minimum(recorded, np.maximum(cut_day, death[k])), death[k])
     w = np.flatnonzero((withdrawal < death) & (withdrawal < lost))
     forms["EOS"] = pl.concat([
         form_frame(sidx[k], "LOG", eos_death, EOSDAT=eos_death, EOSREAS=EOS_DEATH),

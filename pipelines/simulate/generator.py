@@ -29,6 +29,7 @@ from .randomization import randomize
 from .rng import Streams
 from .safety import SafetyTables, build_ae, draw_events
 from .survival import NEVER, draw_latent_times
+from .treatments import drug_slots
 from .tumour import simulate_tumour
 
 DEFAULT_SPEC = study().spec("edc")  # the EDC spec of the selected study (pipelines.study)
@@ -52,7 +53,7 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     cutoff = cutoff or cfg.study.default_cutoff
     spec = spec if spec is not None else default_spec()
     check_config_against_spec(cfg, spec)
-    tables = SafetyTables.load(cfg)
+    tables = SafetyTables.load(cfg, drug_slots(cfg, spec.codelist("EXTRT").values))
     rng = Streams(seed)
     cut_day = D.day_number(cutoff)
 
@@ -82,10 +83,10 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     cause = death_causes(cfg, rng["followup"], death, tum.pd_day, end.last_dose)
     fatal = np.flatnonzero(known_death & (cause == CAUSE_AE) & (death <= cut_day) & treated)
     death_known = np.where(known_death, death, NEVER * 4)
-    ae, htn = build_ae(cfg, rng["safety"], tables, sidx, arm, pop.consent[sidx], plan.first, cand, end.last_dose,
-                       end.stop_day, death_known, fatal, np.minimum(withdrawal, lost), lost, cut_day)
+    ae, htn, holds = build_ae(cfg, rng["safety"], tables, sidx, arm, pop.consent[sidx], plan.first, cand, end.last_dose,
+                              end.stop_day, death_known, fatal, np.minimum(withdrawal, lost), lost, cut_day)
     exf = build_exposure(cfg, rng["exposure"], sidx, arm, pop.weight0[sidx], pop.sbp0[sidx], pop.dbp0[sidx],
-                         plan, end, htn, data_end)
+                         plan, end, htn, data_end, cand.drug_stop, holds)
     fuf = build_followup(cfg, rng["followup"], sidx, rand, end.eot_day, treated, death, cause, withdrawal, lost,
                          cut_day)
     cm = build_subsequent_therapy(cfg, rng["subsequent"], sidx, end.eot_day, treated, tum.pd_day, data_end, cut_day)

@@ -6,10 +6,15 @@ Models (``safety`` in study.yaml, rates in ``data/ae_profiles.csv``):
   in arms A/B, anti-CD47 class in arm B, background disease-related AEs in all), starting after
   the first dose (lognormal onset; infusion reactions on a dosing day) and reported when it
   starts within 30 days of the last dose;
-* CTCAE grade, causality, seriousness with consistent criteria (AESER=Y iff a criterion is Y),
-  action taken (a related grade >= 3 event may withdraw the drug: the first such event ends
-  treatment, exposure.py), outcome and end date (ongoing events at the cut, death or drop-out
-  have no end date and AEONGO=Y), AEIMM for immune-mediated related events;
+* CTCAE grade, seriousness with consistent criteria (AESER=Y iff a criterion is Y), causality
+  and action taken per study treatment (AEREL<n> / AEACN<n>, treatments.py): in the combination
+  arm each drug is judged related with its attribution probability (VEGF-class events to
+  ivonescimab, anaemia and infusion reactions to ligufalimab, ``attribution_<DRUG>`` of the
+  profiles), a related grade >= 3 event may withdraw a drug (the subject's treatment ends when
+  every drug is withdrawn, exposure.py), "drug interrupted" holds that drug's next dose (or
+  interrupts the infusion for events of a dosing day); a drug withdrawn earlier has action "not
+  applicable"; outcome and end date (ongoing events at the cut, death or drop-out have no end
+  date and AEONGO=Y), AEIMM for immune-mediated related events;
 * a few AEs between consent and first dose (not treatment-emergent);
 * fatal AEs (grade 5) only for deaths whose cause is "adverse event", ending on the death date.
 Verbatim terms vary (abbreviations, spelling, case) and code to a lowest level term.
@@ -28,9 +33,10 @@ from .config import ConfigError, StudyConfig
 from .frames import form_frame
 from .rng import choice_rows, lognormal_days
 from .survival import NEVER
+from .treatments import (ACN_INTERRUPTED, ACN_NA, ACN_WITHDRAWN, DrugSlots, actions_per_drug, attribution_matrix,
+                         related_per_drug)
 
 OUT_RESOLVED, OUT_RECOVERING, OUT_NOT_RECOVERED, OUT_SEQUELAE, OUT_FATAL, OUT_UNKNOWN = range(1, 7)
-ACN_NONE, ACN_INTERRUPTED, ACN_WITHDRAWN, ACN_NA = 1, 2, 3, 4
 CODING = ("AELLT", "AELLTCD", "AEDECOD", "AEPTCD", "AEHLT", "AEHLTCD", "AEHLGT", "AEHLGTCD", "AEBODSYS", "AESOCCD")
 DICT_COLUMNS = ("llt_name", "llt_code", "pt_name", "pt_code", "hlt_name", "hlt_code", "hlgt_name", "hlgt_code",
                 "soc_name", "soc_code")
@@ -41,9 +47,12 @@ class SafetyTables:
     profiles: pl.DataFrame
     dictionary: pl.DataFrame
     verbatims: pl.DataFrame
+    slots: DrugSlots
+    attribution: np.ndarray    # (profile rows, drugs), treatments.attribution_matrix
+    related: np.ndarray        # (arms, profile rows) probability related to study treatment
 
     @classmethod
-    def load(cls, cfg: StudyConfig) -> "SafetyTables":
+    def load(cls, cfg: StudyConfig, slots: DrugSlots) -> "SafetyTables":
         sc = cfg.safety
         prof = cfg.read_csv(sc.profiles_file)
         dic = cfg.read_csv(sc.dictionary_file)
@@ -62,7 +71,16 @@ class SafetyTables:
         no_verbatim = set(prof["pt_code"]) - set(verb["pt_code"])
         if no_verbatim:
             raise ConfigError(f"{sc.verbatims_file}: no verbatim for PT codes {sorted(no_verbatim)}")
-        return cls(profiles=prof, dictionary=dic, verbatims=verb)
+        # column related_<ARM>, where given, overrides related for that arm (class effects of an arm's drug)
+        related = np.stack([prof[f"related_{a.code}"].fill_null(prof["related"]).to_numpy().astype(float)
+                            if f"related_{a.code}" in prof.columns else prof["related"].to_numpy().astype(float)
+                            for a in cfg.arms])
+        return cls(profiles=prof, dictionary=dic, verbatims=verb, slots=slots,
+                   attribution=attribution_matrix(prof, slots, sc.profiles_file), related=related)
+
+    def per_drug_attribution(self, r: np.ndarray, drugs: np.ndarray) -> np.ndarray:
+        """(events, slots) attribution probability of each event's term for the subject's drugs."""
+        return self.attribution[r[:, None], np.maximum(drugs, 0)]
 
 
 def _verbatims(cfg, rng, tables: SafetyTables, pt_codes: np.ndarray) -> tuple[pl.Series, np.ndarray]:
@@ -120,9 +138,10 @@ class CandidateEvents:
     r: np.ndarray          # profile row
     onset: np.ndarray
     grade: np.ndarray
-    related: np.ndarray
-    action: np.ndarray
-    tox_day: np.ndarray    # per subject: first AE withdrawing the drug (NEVER if none)
+    related: np.ndarray    # (events, slots) causality per study treatment
+    action: np.ndarray     # (events, slots) action taken per study treatment (0: no such drug)
+    drug_stop: np.ndarray  # (subjects, slots): day after the first AE withdrawing the drug starts (NEVER if none)
+    tox_day: np.ndarray    # per subject: the first day without any drug of the arm (NEVER if not)
 
 
 def draw_events(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, arm: np.ndarray,
@@ -149,32 +168,39 @@ def draw_events(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables
     row, r, onset = row[keep], r[keep], onset[keep]
     k = row.size
     grade = _grades(tables, r, rng)
-    related = rng.random(k) < prof["related"].to_numpy()[r]
-    action = np.full(k, ACN_NONE)
-    high = related & (grade >= 3)
-    action = np.where(high, np.where(rng.random(k) < prof["withdraw_high"].to_numpy()[r], ACN_WITHDRAWN, ACN_INTERRUPTED), action)
-    action = np.where(related & (grade == 2) & (rng.random(k) < sc.interrupted_given_related_grade2), ACN_INTERRUPTED, action)
-    action = np.where(~related & (rng.random(k) < sc.interrupted_given_unrelated), ACN_INTERRUPTED, action)
-    withdraws = (action == ACN_WITHDRAWN) & (onset <= last_potential[row])
-    tox = np.full(m, NEVER * 4, dtype=np.int64)
-    np.minimum.at(tox, row[withdraws], onset[withdraws])
-    return CandidateEvents(row=row, r=r, onset=onset, grade=grade, related=related, action=action, tox_day=tox)
+    drugs = tables.slots.of(arm[row])
+    related = related_per_drug(rng, drugs, tables.per_drug_attribution(r, drugs),
+                               rng.random(k) < tables.related[arm[row], r])
+    action = actions_per_drug(rng, drugs, related, grade, prof["withdraw_high"].to_numpy()[r],
+                              sc.interrupted_given_related_grade2, sc.interrupted_given_unrelated,
+                              sc.unrelated_drug_follows_prob)
+    # a drug withdrawn for an event is not given after the day the event starts (a dose of that
+    # day was given: an infusion reaction of the first dose day leaves the subject treated)
+    stop = np.full((m, tables.slots.width), NEVER * 4, dtype=np.int64)
+    for j in range(tables.slots.width):
+        withdraws = (action[:, j] == ACN_WITHDRAWN) & (onset <= last_potential[row])
+        np.minimum.at(stop[:, j], row[withdraws], onset[withdraws] + 1)
+    # the treatment ends for toxicity when every drug of the subject's arm is withdrawn
+    tox = np.where(tables.slots.of(arm) >= 0, stop, -1).max(axis=1)
+    return CandidateEvents(row=row, r=r, onset=onset, grade=grade, related=related, action=action, drug_stop=stop,
+                           tox_day=tox)
 
 
 def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, sidx: np.ndarray, arm: np.ndarray,
              consent: np.ndarray, first_dose: np.ndarray, cand: CandidateEvents, last_dose: np.ndarray,
              stop_day: np.ndarray, death: np.ndarray, fatal_rows: np.ndarray, dropout: np.ndarray,
-             lost: np.ndarray, cut_day: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The AE form (internal frame) and the hypertension episodes (for blood pressure)."""
-    sc, prof = cfg.safety, tables.profiles
+             lost: np.ndarray, cut_day: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The AE form (internal frame), the hypertension episodes (for blood pressure) and the
+    interruptions per drug (``_row``, ``slot``, ``onset``, ``dose_day``: the doses they hold)."""
+    sc, prof, slots = cfg.safety, tables.profiles, tables.slots
     m = arm.size
     # ---- treatment-emergent events within the final reporting period
     keep = cand.onset <= last_dose[cand.row] + sc.reporting_days_after_last_dose
     row, r, onset, grade = cand.row[keep], cand.r[keep], cand.onset[keep], cand.grade[keep]
     related, action = cand.related[keep], cand.action[keep]
-    after_stop = onset > stop_day[row]
-    first_tox = (action == ACN_WITHDRAWN) & (onset == cand.tox_day[row])
-    action = np.where(after_stop | ((action == ACN_WITHDRAWN) & ~first_tox & (onset > cand.tox_day[row])), ACN_NA, action)
+    # a drug no longer given (treatment ended, or that drug withdrawn by an earlier event): not applicable
+    gone = (onset > stop_day[row])[:, None] | (onset[:, None] >= cand.drug_stop[row])
+    action = np.where((action > 0) & gone, ACN_NA, action)
     pre = np.zeros(row.size, dtype=bool)
 
     # ---- a few AEs between consent and the first dose (background terms, low grade, unrelated)
@@ -188,8 +214,8 @@ def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, s
     r = np.r_[r, pr]
     onset = np.r_[onset, p_on]
     grade = np.r_[grade, _grades(tables, pr, rng, low_only=True)]
-    related = np.r_[related, np.zeros(p_rows.size, bool)]
-    action = np.r_[action, np.full(p_rows.size, ACN_NA)]
+    related = np.concatenate([related, np.zeros((p_rows.size, slots.width), bool)])
+    action = np.concatenate([action, np.where(slots.of(arm[p_rows]) >= 0, ACN_NA, 0)])
     pre = np.r_[pre, np.ones(p_rows.size, bool)]
     k = row.size
 
@@ -204,7 +230,7 @@ def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, s
     outcome = np.where(ongoing, out_ongoing, outcome)
     p_ser = np.where(grade >= 3, prof["serious_high"].to_numpy()[r], prof["serious_low"].to_numpy()[r])
     serious = rng.random(k) < p_ser
-    immune = (prof["immune"].to_numpy()[r] == 1) & related
+    immune = (prof["immune"].to_numpy()[r] == 1) & related.any(axis=1)
 
     ae = dict(row=row, r=r, onset=onset, end=np.where(ongoing, -1, end), grade=grade, related=related,
               action=action, outcome=outcome, serious=serious, immune=immune, fatal=np.zeros(k, bool))
@@ -215,13 +241,17 @@ def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, s
         fw = prof.select([f"fatal_{a.code}" for a in cfg.arms]).to_numpy().T  # arms x R
         f_r = choice_rows(rng, fw[arm[fr]])
         lag = rng.integers(0, 8, fr.size) * (rng.random(fr.size) < 0.6)   # most start on the death date
-        f_on = death[fr] - np.minimum(lag, death[fr] - first_dose[fr])
-        f_rel = rng.random(fr.size) < prof["related"].to_numpy()[f_r]
+        # on or after the last dose: no dose is given after the start of the event that withdraws them
+        f_on = death[fr] - np.minimum(lag, death[fr] - np.maximum(first_dose[fr], last_dose[fr]))
+        f_drugs = slots.of(arm[fr])
+        f_rel = related_per_drug(rng, f_drugs, tables.per_drug_attribution(f_r, f_drugs),
+                                 rng.random(fr.size) < tables.related[arm[fr], f_r])
+        on_drug = (f_on <= stop_day[fr])[:, None] & (f_on[:, None] < cand.drug_stop[fr])
         added = dict(row=fr, r=f_r, onset=f_on, end=death[fr], grade=np.full(fr.size, 5), related=f_rel,
-                     action=np.where(f_on <= stop_day[fr], ACN_WITHDRAWN, ACN_NA), outcome=np.full(fr.size, OUT_FATAL),
-                     serious=np.ones(fr.size, bool), immune=(prof["immune"].to_numpy()[f_r] == 1) & f_rel,
-                     fatal=np.ones(fr.size, bool))
-        ae = {key: np.r_[val, added[key]] for key, val in ae.items()}
+                     action=np.where(f_drugs >= 0, np.where(on_drug, ACN_WITHDRAWN, ACN_NA), 0),
+                     outcome=np.full(fr.size, OUT_FATAL), serious=np.ones(fr.size, bool),
+                     immune=(prof["immune"].to_numpy()[f_r] == 1) & f_rel.any(axis=1), fatal=np.ones(fr.size, bool))
+        ae = {key: np.concatenate([val, added[key]]) for key, val in ae.items()}
         pre = np.r_[pre, np.zeros(fr.size, bool)]
     k = ae["row"].size
     row = ae["row"]
@@ -241,13 +271,13 @@ def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, s
     spid[order] = np.arange(k) - np.maximum.accumulate(np.where(first, np.arange(k), 0)) + 1
     end_day = ae["end"].astype(float)
     end_day[ae["end"] < 0] = np.nan
+    per_drug = _per_drug_fields(slots, slots.of(arm[row]), ae["related"], ae["action"])
     frame = form_frame(
         sidx[row], "LOG", ae["onset"], spid, AESPID=spid, AETERM=text, _llt=llt,
         AESTDAT=ae["onset"], _p_AESTDAT=st_flag, AEENDAT=end_day, _p_AEENDAT=en_flag,
-        AEONGO=np.where(ae["end"] < 0, "Y", "N"), AETOXGR=ae["grade"], **flags,
-        AEREL=np.where(ae["related"], 2, 1), AEACN=ae["action"], AEOUT=ae["outcome"],
-        AEIMM=np.where(ae["immune"], "Y", "N"),
-    ).with_columns(pl.col("AEENDAT").cast(pl.Int64))
+        AEONGO=np.where(ae["end"] < 0, "Y", "N"), AETOXGR=ae["grade"], **flags, **per_drug,
+        AEOUT=ae["outcome"], AEIMM=np.where(ae["immune"], "Y", "N"),
+    ).with_columns(pl.col("AEENDAT").cast(pl.Int64), *[pl.col(c).cast(pl.Int64) for c in per_drug])
     dic = tables.dictionary.select(pl.col("llt_code").alias("_llt"),
                                    *[pl.col(src).alias(dst) for src, dst in zip(DICT_COLUMNS, CODING)])
     frame = frame.join(dic, on="_llt", how="left", maintain_order="left").drop("_llt")
@@ -256,4 +286,25 @@ def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, s
     is_hyp = pt == sc.hypertension_pt_code
     until = np.where(ae["end"] < 0, NEVER * 4, ae["end"])
     htn = pl.DataFrame({"_sidx": sidx[row[is_hyp]], "onset": ae["onset"][is_hyp], "until": until[is_hyp]})
-    return frame, htn
+    # "drug interrupted" (treatment-emergent events): the drug's next dose is held, or the
+    # infusion interrupted for events of a dosing day (infusion reactions)
+    ei, ej = np.nonzero(ae["action"] == ACN_INTERRUPTED)
+    holds = pl.DataFrame({"_row": row[ei], "slot": ej, "onset": ae["onset"][ei],
+                          "dose_day": prof["anchor"].to_numpy()[ae["r"][ei]] == "dose"},
+                         schema={"_row": pl.Int64, "slot": pl.Int64, "onset": pl.Int64, "dose_day": pl.Boolean})
+    return frame, htn, holds
+
+
+def _per_drug_fields(slots: DrugSlots, drugs: np.ndarray, related: np.ndarray, action: np.ndarray) -> dict:
+    """AE form fields AEREL<n> (1 not related, 2 related) and AEACN<n> for each study treatment
+    the subject receives (n numbers the drug, treatments.py); null for the others."""
+    out = {}
+    idx = np.arange(drugs.shape[0])
+    for d in range(len(slots.names)):
+        hit = drugs == d
+        has = hit.any(axis=1)
+        j = np.argmax(hit, axis=1)
+        n = slots.number(d)
+        out[f"AEREL{n}"] = np.where(has, np.where(related[idx, j], 2, 1), np.nan)
+        out[f"AEACN{n}"] = np.where(has, action[idx, j], np.nan)
+    return out

@@ -40,7 +40,8 @@ def raw_forms(given: dict[str, list[dict]]) -> dict[str, pl.DataFrame]:
 
 
 def small_study() -> dict[str, list[dict]]:
-    """Three subjects: 1001 randomized to A, treated, died; 1002 randomized to B, ongoing; 1003 screen failure."""
+    """Three subjects: 1001 randomized to A, treated, a dose held for an AE, died; 1002 randomized to B, ongoing (an
+    infusion stopped early, AEs with different and with equal actions per drug); 1003 screen failure."""
     s = {}
     s["IC"] = [
         {"SUBJID": "1001", "FOLDER": "SCRN", "ICDAT": "05-FEB-2026", "ICVERS": "1.0"},
@@ -88,9 +89,10 @@ def small_study() -> dict[str, list[dict]]:
          "EXENTIM": "10:30", "EXPLDOS": "10", "EXPLDOSU": "mg/kg", "EXWT": "69.0", "EXDOSE": "690", "EXINTR": "N", "EXDLY": "Y", "EXDLYRS": "1"},
         {"SUBJID": "1001", "FOLDER": "C03D01", "EXTRT": "IVONESCIMAB", "EXYN": "N", "EXREASND": "1", "EXPLDOS": "10", "EXPLDOSU": "mg/kg"},
         {"SUBJID": "1002", "FOLDER": "C01D01", "EXTRT": "IVONESCIMAB", "EXYN": "Y", "EXSTDAT": "04-MAR-2026", "EXSTTIM": "10:00",
-         "EXENTIM": "11:00", "EXPLDOS": "10", "EXPLDOSU": "mg/kg", "EXDOSE": "600"},
+         "EXENTIM": "11:00", "EXPLDOS": "10", "EXPLDOSU": "mg/kg", "EXWT": "60.0", "EXDOSE": "600"},
+        # infusion stopped early for an infusion reaction: 1800 of the planned 2700 mg (45 mg/kg x 60 kg)
         {"SUBJID": "1002", "FOLDER": "C01D01", "EXTRT": "LIGUFALIMAB", "EXYN": "Y", "EXSTDAT": "04-MAR-2026", "EXSTTIM": "11:15",
-         "EXENTIM": "13:15", "EXPLDOS": "45", "EXPLDOSU": "mg/kg", "EXDOSE": "2700"},
+         "EXENTIM": "13:15", "EXPLDOS": "45", "EXPLDOSU": "mg/kg", "EXWT": "60.0", "EXDOSE": "1800", "EXINTR": "Y", "EXADJ": "1"},
     ]
     s["TU"] = [
         {"SUBJID": "1001", "FOLDER": "SCRN", "TUDAT": "18-FEB-2026", "TULNKID": "T01", "TUCAT": "1", "TULOC": "5", "TUMETH": "1"},
@@ -111,12 +113,17 @@ def small_study() -> dict[str, list[dict]]:
     s["AE"] = [
         {"SUBJID": "1001", "FOLDER": "LOG", "AESPID": "1", "AETERM": "High blood pressure", "AEDECOD": "Hypertension",
          "AEBODSYS": "Vascular disorders", "AEPTCD": "10020772", "AESOCCD": "10047065", "AESTDAT": "10-MAR-2026",
-         "AEENDAT": "UN-APR-2026", "AEONGO": "N", "AETOXGR": "3", "AESER": "N", "AEREL": "2", "AEACN": "2", "AEOUT": "1", "AEIMM": "N"},
+         "AEENDAT": "UN-APR-2026", "AEONGO": "N", "AETOXGR": "3", "AESER": "N", "AEREL1": "2", "AEACN1": "2", "AEOUT": "1", "AEIMM": "N"},
         {"SUBJID": "1001", "FOLDER": "LOG", "AESPID": "2", "AETERM": "Pneumonitis", "AEDECOD": "Pneumonitis",
          "AEBODSYS": "Respiratory, thoracic and mediastinal disorders", "AESTDAT": "01-MAY-2026", "AEENDAT": "20-MAY-2026",
-         "AEONGO": "N", "AETOXGR": "5", "AESER": "Y", "AESDTH": "Y", "AEREL": "2", "AEACN": "3", "AEOUT": "5", "AEIMM": "Y"},
+         "AEONGO": "N", "AETOXGR": "5", "AESER": "Y", "AESDTH": "Y", "AEREL1": "2", "AEACN1": "3", "AEOUT": "5", "AEIMM": "Y"},
         {"SUBJID": "1002", "FOLDER": "LOG", "AESPID": "1", "AETERM": "Anaemia", "AEDECOD": "Anaemia", "AEBODSYS": "Blood and lymphatic system disorders",
-         "AESTDAT": "UN-MAR-2026", "AEONGO": "Y", "AETOXGR": "2", "AESER": "N", "AEREL": "2", "AEACN": "1", "AEOUT": "3"},
+         "AESTDAT": "UN-MAR-2026", "AEONGO": "Y", "AETOXGR": "2", "AESER": "N", "AEREL1": "1", "AEACN1": "1", "AEREL2": "2",
+         "AEACN2": "2", "AEOUT": "3"},
+        # both drugs of the combination: the same action, related to both
+        {"SUBJID": "1002", "FOLDER": "LOG", "AESPID": "2", "AETERM": "Tiredness", "AEDECOD": "Fatigue", "AEBODSYS": "General disorders and administration site conditions",
+         "AESTDAT": "10-MAR-2026", "AEONGO": "Y", "AETOXGR": "1", "AESER": "N", "AEREL1": "2", "AEACN1": "1", "AEREL2": "2",
+         "AEACN2": "1", "AEOUT": "3"},
     ]
     s["CM"] = []
     s["EOT"] = [
@@ -136,6 +143,7 @@ def small_study() -> dict[str, list[dict]]:
         {"SUBJID": "1001", "FOLDER": "SCRN", "VISDAT": "05-FEB-2026"},
         {"SUBJID": "1001", "FOLDER": "C01D01", "VISDAT": "02-MAR-2026"},
         {"SUBJID": "1001", "FOLDER": "C02D01", "VISDAT": "25-MAR-2026"},
+        {"SUBJID": "1001", "FOLDER": "C03D01", "VISDAT": "12-APR-2026"},
         {"SUBJID": "1001", "FOLDER": "TA01", "VISDAT": "13-APR-2026"},
         {"SUBJID": "1001", "FOLDER": "EOT", "VISDAT": "20-APR-2026"},
         {"SUBJID": "1001", "FOLDER": "FU01", "VISDAT": "10-MAY-2026"},

@@ -107,36 +107,76 @@ def test_ae(results):
          "RECOVERED/RESOLVED", None, "3", "TREATMENT", "2026-03-10", "2026-04", 9, None, None, None),
         (S1, 2, "2", "Pneumonitis", "Pneumonitis", None, None, "Y", "DRUG WITHDRAWN", "RELATED", "FATAL", "Y", "5", "FOLLOW-UP",
          "2026-05-01", "2026-05-20", 61, 80, None, None),
-        # partial start date: no study day, no EPOCH; ongoing at the cut
-        (S2, 1, "1", "Anaemia", "Anaemia", None, None, "N", "DOSE NOT CHANGED", "RELATED", "NOT RECOVERED/NOT RESOLVED", None, "2",
+        # partial start date: no study day, no EPOCH; ongoing at the cut. Combination arm: ivonescimab dose not
+        # changed, ligufalimab interrupted (related to ligufalimab only): AEACN MULTIPLE, AEREL RELATED
+        (S2, 1, "1", "Anaemia", "Anaemia", None, None, "N", "MULTIPLE", "RELATED", "NOT RECOVERED/NOT RESOLVED", None, "2",
          None, "2026-03", None, None, None, "ONGOING", "DATA CUTOFF"),
+        # the same action with both drugs: that action
+        (S2, 2, "2", "Tiredness", "Fatigue", None, None, "N", "DOSE NOT CHANGED", "RELATED", "NOT RECOVERED/NOT RESOLVED", None,
+         "1", "TREATMENT", "2026-03-10", None, 7, None, "ONGOING", "DATA CUTOFF"),
     ]
 
 
-def test_suppae_points_to_aeseq(results):
-    assert rows(results, "SUPPAE", ["USUBJID", "RDOMAIN", "IDVAR", "IDVARVAL", "QNAM", "QVAL", "QEVAL"]) == [
-        (S1, "AE", "AESEQ", "1", "IRAE", "N", "INVESTIGATOR"),
-        (S1, "AE", "AESEQ", "2", "IRAE", "Y", "INVESTIGATOR"),
+def test_suppae_points_to_aeseq_and_holds_the_answers_per_drug(results):
+    assert rows(results, "SUPPAE", ["USUBJID", "RDOMAIN", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL", "QEVAL"]) == [
+        (S1, "AE", "AESEQ", "1", "IRAE", "Immune-Related Adverse Event", "N", "INVESTIGATOR"),
+        (S1, "AE", "AESEQ", "2", "IRAE", "Immune-Related Adverse Event", "Y", "INVESTIGATOR"),
+        # the single-drug arm (S1) has no per-drug rows: AEACN / AEREL are its answers
+        (S2, "AE", "AESEQ", "1", "AEACN1", "Action Taken with Ivonescimab", "DOSE NOT CHANGED", None),
+        (S2, "AE", "AESEQ", "1", "AEACN2", "Action Taken with Ligufalimab", "DRUG INTERRUPTED", None),
+        (S2, "AE", "AESEQ", "1", "AEREL1", "Relationship to Ivonescimab", "NOT RELATED", "INVESTIGATOR"),
+        (S2, "AE", "AESEQ", "1", "AEREL2", "Relationship to Ligufalimab", "RELATED", "INVESTIGATOR"),
+        (S2, "AE", "AESEQ", "2", "AEACN1", "Action Taken with Ivonescimab", "DOSE NOT CHANGED", None),
+        (S2, "AE", "AESEQ", "2", "AEACN2", "Action Taken with Ligufalimab", "DOSE NOT CHANGED", None),
+        (S2, "AE", "AESEQ", "2", "AEREL1", "Relationship to Ivonescimab", "RELATED", "INVESTIGATOR"),
+        (S2, "AE", "AESEQ", "2", "AEREL2", "Relationship to Ligufalimab", "RELATED", "INVESTIGATOR"),
     ]
+    recon = results["SUPPAE"].recon.filter(pl.col("source") == "action_ivonescimab")
+    reasons = dict(zip(recon["reason"], recon["records_excluded"]))
+    assert reasons == {None: 2, "ivonescimab not given to the subject": 0,
+                       "one study treatment: AE.AEACN and AE.AEREL are its answers": 2}
 
 
-def test_ex_holds_administrations_only(results):
-    cols = ["USUBJID", "EXSEQ", "EXTRT", "EXDOSE", "EXDOSU", "EXDOSFRM", "EXROUTE", "EPOCH", "EXSTDTC", "EXENDTC", "EXSTDY", "EXENDY"]
+def test_ex_holds_administrations_given_in_protocol_units(results):
+    cols = ["USUBJID", "EXSEQ", "EXTRT", "EXDOSE", "EXDOSU", "EXDOSFRM", "EXDOSFRQ", "EXROUTE", "EXADJ", "EPOCH", "EXSTDTC",
+            "EXENDTC", "EXSTDY", "EXENDY"]
     assert rows(results, "EX", cols) == [
-        (S1, 1, "IVONESCIMAB", 701.0, "mg", "INJECTION", "INTRAVENOUS", "TREATMENT", "2026-03-02T10:00", "2026-03-02T11:05", 1, 1),
-        (S1, 2, "IVONESCIMAB", 690.0, "mg", "INJECTION", "INTRAVENOUS", "TREATMENT", "2026-03-25T09:30", "2026-03-25T10:30", 24, 24),
-        (S2, 1, "IVONESCIMAB", 600.0, "mg", "INJECTION", "INTRAVENOUS", "TREATMENT", "2026-03-04T10:00", "2026-03-04T11:00", 1, 1),
-        (S2, 2, "LIGUFALIMAB", 2700.0, "mg", "INJECTION", "INTRAVENOUS", "TREATMENT", "2026-03-04T11:15", "2026-03-04T13:15", 1, 1),
+        # the protocol-specified dose (10 mg/kg), whatever the mg collected (701, 690 mg: EC)
+        (S1, 1, "IVONESCIMAB", 10.0, "mg/kg", "INJECTION", "ONCE", "INTRAVENOUS", None, "TREATMENT", "2026-03-02T10:00",
+         "2026-03-02T11:05", 1, 1),
+        (S1, 2, "IVONESCIMAB", 10.0, "mg/kg", "INJECTION", "ONCE", "INTRAVENOUS", None, "TREATMENT", "2026-03-25T09:30",
+         "2026-03-25T10:30", 24, 24),
+        (S2, 1, "IVONESCIMAB", 10.0, "mg/kg", "INJECTION", "ONCE", "INTRAVENOUS", None, "TREATMENT", "2026-03-04T10:00",
+         "2026-03-04T11:00", 1, 1),
+        # stopped early: 1800 mg / 60 kg = 30 mg/kg given of the 45 planned, and why
+        (S2, 2, "LIGUFALIMAB", 30.0, "mg/kg", "INJECTION", "ONCE", "INTRAVENOUS", "ADVERSE EVENT", "TREATMENT", "2026-03-04T11:15",
+         "2026-03-04T13:15", 1, 1),
     ]
     recon = results["EX"].recon
-    assert recon.filter(pl.col("reason").is_not_null())["records_excluded"].to_list() == [1]  # the dose not given
+    assert recon.filter(pl.col("reason").is_not_null())["records_excluded"].to_list() == [1]  # the dose not given: EC only
+
+
+def test_ec_holds_every_dosing_record_as_collected(results):
+    cols = ["USUBJID", "ECSEQ", "ECTRT", "ECPRESP", "ECOCCUR", "ECREASOC", "ECDOSE", "ECDOSU", "ECDOSFRQ", "ECADJ", "EPOCH",
+            "ECSTDTC", "ECENDTC", "ECSTDY", "ECENDY"]
+    assert rows(results, "EC", cols) == [
+        (S1, 1, "IVONESCIMAB", "Y", "Y", None, 701.0, "mg", "ONCE", None, "TREATMENT", "2026-03-02T10:00", "2026-03-02T11:05", 1, 1),
+        (S1, 2, "IVONESCIMAB", "Y", "Y", None, 690.0, "mg", "ONCE", None, "TREATMENT", "2026-03-25T09:30", "2026-03-25T10:30", 24, 24),
+        # the dose not given at cycle 3: no dose, the reason, the date of the visit it was due at
+        (S1, 3, "IVONESCIMAB", "Y", "N", "ADVERSE EVENT", None, None, None, None, "TREATMENT", "2026-04-12", "2026-04-12", 42, 42),
+        (S2, 1, "IVONESCIMAB", "Y", "Y", None, 600.0, "mg", "ONCE", None, "TREATMENT", "2026-03-04T10:00", "2026-03-04T11:00", 1, 1),
+        (S2, 2, "LIGUFALIMAB", "Y", "Y", None, 1800.0, "mg", "ONCE", "ADVERSE EVENT", "TREATMENT", "2026-03-04T11:15",
+         "2026-03-04T13:15", 1, 1),
+    ]
+    recon = results["EC"].recon
+    assert recon["records_in"].to_list() == [5] and recon["records_excluded"].to_list() == [0]  # nothing dropped
 
 
 def test_suppex(results):
     assert rows(results, "SUPPEX", ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"]) == [
-        (S1, "EXSEQ", "1", "DOSDLY", "N"), (S1, "EXSEQ", "1", "INFINTR", "N"), (S1, "EXSEQ", "1", "PLDOSE", "10 mg/kg"),
+        (S1, "EXSEQ", "1", "DOSDLY", "N"), (S1, "EXSEQ", "1", "INFINTR", "N"),
         (S1, "EXSEQ", "2", "DOSDLY", "Y"), (S1, "EXSEQ", "2", "DOSDLYRS", "ADVERSE EVENT"), (S1, "EXSEQ", "2", "INFINTR", "N"),
-        (S1, "EXSEQ", "2", "PLDOSE", "10 mg/kg"), (S2, "EXSEQ", "1", "PLDOSE", "10 mg/kg"), (S2, "EXSEQ", "2", "PLDOSE", "45 mg/kg"),
+        (S2, "EXSEQ", "2", "INFINTR", "Y"),
     ]
 
 
@@ -251,8 +291,8 @@ def test_ss_suppss_sv(results):
     assert rows(results, "SUPPSS", ["IDVAR", "IDVARVAL", "QNAM", "QVAL"]) == [("SSSEQ", "1", "CONTMETH", "TELEPHONE")]
     sv = rows(results, "SV", ["USUBJID", "VISITNUM", "VISIT", "SVPRESP", "SVOCCUR", "SVSTDTC", "SVENDTC", "SVSTDY"])
     assert sv[0] == (S1, 1.0, "SCREENING", "Y", "Y", "2026-02-05", "2026-02-05", -25)
-    assert sv[5] == (S1, 1001.0, "SURVIVAL FOLLOW-UP 1", "Y", "Y", "2026-05-10", "2026-05-10", 70)
-    assert len(sv) == 9
+    assert sv[6] == (S1, 1001.0, "SURVIVAL FOLLOW-UP 1", "Y", "Y", "2026-05-10", "2026-05-10", 70)
+    assert len(sv) == 10
 
 
 def test_se_elements(results):
@@ -304,7 +344,8 @@ def test_traceability_links_every_record_to_its_raw_record(results):
         assert r.trace.height == r.data.height, name
         assert r.trace["raw_record"].null_count() == 0, name
     trace = results["AE"].trace
-    assert trace.select("USUBJID", "seq", "raw_form", "raw_record").rows() == [(S1, 1, "AE", 1), (S1, 2, "AE", 2), (S2, 1, "AE", 3)]
+    assert trace.select("USUBJID", "seq", "raw_form", "raw_record").rows() == [(S1, 1, "AE", 1), (S1, 2, "AE", 2), (S2, 1, "AE", 3),
+                                                                                    (S2, 2, "AE", 4)]
 
 
 def test_a_value_outside_the_map_is_a_failure_naming_record_variable_and_rule(spec):

@@ -107,6 +107,48 @@ def test_condition_first_match_wins_with_value_from_and_context():
     assert values == ["INCLUSION", "b", "2029-07-31", "OTHER"]
 
 
+def test_condition_value_from_sql():
+    df = pl.DataFrame({"adj": [None, "1", "1"], "pl": ["10", "10", "200"], "mg": ["700", "455", "150"], "wt": ["70", "70", None],
+                       "u": ["mg/kg", "mg/kg", "mg"]})
+    values, _ = expr_rule("condition", df, cases=[
+        {"when": "adj IS NULL", "from": "pl"},
+        {"when": "u = 'mg/kg'", "sql": "ROUND(CAST(mg AS DOUBLE) / CAST(wt AS DOUBLE), 2)"},
+    ], **{"else": {"from": "mg"}})
+    assert [None if v is None else float(v) for v in values] == [10.0, 6.5, 150.0]
+
+
+@pytest.mark.parametrize("rows, expected", [
+    # (collected per drug) -> combined submission value
+    (("1", "1"), "DOSE NOT CHANGED"),          # all the same: that value
+    (("2", "1"), "MULTIPLE"),                  # different actions per study treatment
+    (("3", None), "DRUG WITHDRAWN"),           # one drug asked (single treatment arm)
+    ((None, "4"), "NOT APPLICABLE"),
+    ((None, None), None),                      # nothing answered
+    (("9", "1"), "DOSE NOT CHANGED"),          # an unknown code: flagged, the others combined
+])
+def test_combine_ct_gives_the_common_value_or_multiple(rows, expected):
+    df = pl.DataFrame({"a1": [rows[0]], "a2": [rows[1]]}, schema={"a1": pl.String, "a2": pl.String})
+    acn = {"1": "DOSE NOT CHANGED", "2": "DRUG INTERRUPTED", "3": "DRUG WITHDRAWN", "4": "NOT APPLICABLE"}
+    values, bad = expr_rule("combine_ct", df, **{"from": ["a1", "a2"]}, map=acn, differ="MULTIPLE")
+    assert values == [expected]
+    assert bad == ["9" in rows]
+
+
+def test_combine_ct_prefer_picks_the_first_preferred_answer():
+    df = pl.DataFrame({"r1": ["1", "2", "1", None], "r2": ["2", "1", "1", None], "r3": [None, None, "1", None]})
+    values, bad = expr_rule("combine_ct", df, **{"from": ["r1", "r2", "r3"]}, map={"1": "NOT RELATED", "2": "RELATED"},
+                            prefer=["RELATED"])
+    assert values == ["RELATED", "RELATED", "NOT RELATED", None]
+    assert bad == [False] * 4
+
+
+def test_combine_ct_needs_differ_or_prefer():
+    with pytest.raises(MappingError, match="exactly one of 'differ'"):
+        RULES["combine_ct"].fn(ctx(), **{"from": ["a"], "map": {"1": "X"}})
+    with pytest.raises(MappingError, match="non-empty list"):
+        RULES["combine_ct"].fn(ctx(), **{"from": "a", "map": {"1": "X"}, "differ": "M"})
+
+
 def test_condition_refuses_a_case_without_when():
     with pytest.raises(MappingError, match="has no 'when'"):
         RULES["condition"].fn(ctx(), cases=[{"value": "x"}])

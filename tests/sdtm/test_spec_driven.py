@@ -85,7 +85,7 @@ def test_variable_added_through_spec_and_mapping_only(tmp_path):
     ae_data = results["AE"].data
     names = ae_data.columns
     assert names[names.index("AEHLGTCD") + 1] == "AECAT"
-    assert ae_data["AECAT"].to_list() == ["ADVERSE EVENT"] * 3
+    assert ae_data["AECAT"].to_list() == ["ADVERSE EVENT"] * 4
     assert validate_domain(spec, results["AE"], results).height == 0
     write_outputs(results, spec, tmp_path / "out", CUT)
     back = read_xpt(tmp_path / "out" / "ae.xpt")

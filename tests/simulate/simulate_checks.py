@@ -192,3 +192,28 @@ def cox_hazard_ratio(days: np.ndarray, event: np.ndarray, treated: np.ndarray) -
 
     df = pd.DataFrame({"t": np.maximum(days.astype(float), 0.5), "e": event.astype(int), "x": treated.astype(int)})
     return float(np.exp(CoxPHFitter().fit(df, "t", "e").params_["x"]))
+
+
+def per_drug_fields(spec: Spec) -> dict[str, tuple[str, str]]:
+    """Study drug -> (causality field, action field) of the AE form, found by the fields' CRF
+    labels ("Related to <drug>?", "Action taken with <drug>")."""
+    ae = spec.dataset("AE").variables
+    out = {}
+    for term in spec.codelist("EXTRT").values:
+        name = term.lower()
+        rel = [v.name for v in ae if v.label and v.label.lower() == f"related to {name}?"]
+        acn = [v.name for v in ae if v.label and v.label.lower() == f"action taken with {name}"]
+        if rel and acn:
+            out[term] = (rel[0], acn[0])
+    return out
+
+
+def ae_per_drug(ae: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """The AE form one row per event and study drug asked about: SUBJID, AESPID, AEDECOD,
+    AETOXGR, AESTDAT, EXTRT, REL, ACN (as collected codes)."""
+    parts = []
+    for drug, (rel, acn) in per_drug_fields(spec).items():
+        parts.append(ae.filter(pl.col(acn).is_not_null() | pl.col(rel).is_not_null()).select(
+            "SUBJID", "AESPID", "AEDECOD", "AETOXGR", "AESTDAT", pl.lit(drug).alias("EXTRT"),
+            pl.col(rel).alias("REL"), pl.col(acn).alias("ACN")))
+    return pl.concat(parts)

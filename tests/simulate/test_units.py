@@ -98,3 +98,73 @@ def test_config_validation_errors(tmp_path):
     raw["colour"] = "blue"
     with pytest.raises(ConfigError, match="colour: unknown key"):
         load_config(_write(tmp_path, raw))
+
+
+# ----------------------------------------------------------------------------- study treatments per arm
+def _slots():
+    from pipelines.simulate.treatments import drug_slots
+    return drug_slots(load_config(), ["IVONESCIMAB", "LIGUFALIMAB", "PEMBROLIZUMAB"])
+
+
+def test_drug_slots_number_the_drugs_by_the_edc_codelist():
+    from pipelines.simulate.treatments import drug_slots
+    slots = _slots()
+    assert slots.slot.tolist() == [[0, -1], [0, 1], [2, -1]]  # arms A, B, C
+    assert [slots.number(d) for d in range(3)] == [1, 2, 3] and slots.combination() == [0, 1]
+    with pytest.raises(ConfigError, match="not a term of codelist EXTRT"):
+        drug_slots(load_config(), ["IVONESCIMAB", "PEMBROLIZUMAB"])
+
+
+def test_related_per_drug_at_least_one_drug_for_a_related_event():
+    from pipelines.simulate.treatments import related_per_drug
+    drugs = np.array([[0, 1], [0, 1], [0, -1], [0, 1]])
+    p = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.9, 0.2]])   # attribution per slot
+    related = np.array([True, True, True, False])
+    rel = related_per_drug(np.random.default_rng(0), drugs, p, related)
+    # no drug drawn: the most likely one (ties: the first); unrelated: none; no drug, never related
+    assert rel[:3].tolist() == [[True, False], [True, False], [True, False]]
+    assert not rel[3].any()
+
+
+@pytest.mark.parametrize("grade, rel, follows, want", [
+    # one decision per event for the related drugs; the unrelated drug follows it or is not changed
+    (3, [True, True], 0.0, [3, 3]),          # withdraw_high 1.0: both related, both withdrawn
+    (3, [False, True], 0.0, [1, 3]),         # the unrelated drug goes on
+    (3, [False, True], 1.0, [3, 3]),         # ... or follows the related one
+    (1, [True, False], 1.0, [1, 1]),         # a related grade 1 event changes nothing
+])
+def test_actions_per_drug(grade, rel, follows, want):
+    from pipelines.simulate.treatments import actions_per_drug
+    drugs = np.array([[0, 1]])
+    got = actions_per_drug(np.random.default_rng(0), drugs, np.array([rel]), np.array([grade]), np.array([1.0]),
+                           0.0, 0.0, follows)
+    assert got.tolist() == [want]
+
+
+def test_an_unrelated_event_interrupts_all_drugs_or_none_and_absent_drugs_get_no_action():
+    from pipelines.simulate.treatments import actions_per_drug
+    drugs = np.array([[0, 1]] * 50 + [[2, -1]])
+    rel = np.zeros((51, 2), bool)
+    got = actions_per_drug(np.random.default_rng(1), drugs, rel, np.full(51, 3), np.ones(51), 0.0, 0.5, 0.0)
+    assert (got[:50, 0] == got[:50, 1]).all() and set(got[:50, 0]) == {1, 2}
+    assert got[50].tolist() in ([1, 0], [2, 0])
+
+
+def test_profiles_need_an_attribution_per_drug_given_in_combination():
+    from pipelines.simulate.treatments import attribution_matrix
+    prof = pl.DataFrame({"pt_code": [1, 2], "attribution_IVONESCIMAB": [0.9, 0.1], "attribution_LIGUFALIMAB": [0.2, 0.8]})
+    a = attribution_matrix(prof, _slots(), "profiles.csv")
+    assert a.tolist() == [[0.9, 0.2, 1.0], [0.1, 0.8, 1.0]]  # pembrolizumab (given alone): 1
+    with pytest.raises(ConfigError, match=r"attribution_LIGUFALIMAB.*missing"):
+        attribution_matrix(prof.drop("attribution_LIGUFALIMAB"), _slots(), "profiles.csv")
+
+
+def test_an_edc_spec_without_the_per_drug_ae_fields_is_refused(tmp_path):
+    from dataclasses import replace
+
+    from pipelines.simulate import default_spec, generate
+    spec = default_spec()
+    ae = spec.datasets["AE"]
+    spec = replace(spec, datasets={**spec.datasets, "AE": replace(ae, variables=tuple(v for v in ae.variables if v.name != "AEACN2"))})
+    with pytest.raises(ConfigError, match="form AE .* has no AEACN2 .LIGUFALIMAB"):
+        generate(load_config(), subjects=10, spec=spec)
