@@ -30,10 +30,6 @@ from .dates import compute_study_day, derive_vars_dt
 from .derive import compute_y
 
 from ..keys import SUBJECT
-AE_VARS = ["STUDYID", "USUBJID", "AESEQ", "AETERM", "AEDECOD", "AEBODSYS", "AETOXGR", "AESER", "AEREL",
-           "AEACN", "AEOUT", "AESTDTC", "AEENDTC"]
-
-
 def occurrence_variables(domain: str) -> list[str]:
     """The SDTM variables every occurrence derivation of ``domain`` reads (key, dates, term)."""
     d = domain.upper()

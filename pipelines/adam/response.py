@@ -33,10 +33,9 @@ therapy declared in Settings (``nact_*``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from ..conditions import condition_columns, sql_condition
-from ..metadata.model import SpecError
 from .sheets import check_parameters, parameters, row_where
 
 SHEET = "Response Parameters"
@@ -185,10 +184,3 @@ def _resolve_sources(params: list[ResponseParameter], rows: Sequence) -> tuple[R
 
 def parameters_of(params: Sequence[ResponseParameter], dataset: str) -> tuple[ResponseParameter, ...]:
     return tuple(p for p in params if p.dataset == dataset)
-
-
-def check_declared(params: Sequence[ResponseParameter], datasets: Mapping[str, object], where: str) -> None:
-    """Every response dataset declares at least one parameter."""
-    for name in datasets:
-        if not parameters_of(params, name):
-            raise SpecError(f"{where}: sheet {SHEET!r} declares no parameter of {name}")
