@@ -1,23 +1,24 @@
-"""ADRS: overall response by visit (RECIST 1.1, investigator) and the subject-level response
-parameters derived from it (admiralonco's ADRS template).
+"""ADRS: the response parameters declared on sheet ``Response Parameters`` (rules in
+:mod:`pipelines.adam.response`; admiralonco's ADRS template), derived from the overall response
+by visit.
 
-========  ===================================================================================
-PARAMCD   record
-========  ===================================================================================
-OVR       one per RS overall-response record (``response_filter``); ``ANL01FL = "Y"`` on the
-          records used for analysis: complete date on/after randomization, on/before the first
-          PD, one per date (the worst response of that date)
-PD        per ITT subject: first progression (AVALC Y, ADT = its date) or N
-LSTA      per subject with one: the last adequate assessment (``adequate_responses``)
-BOR       per ITT subject: best overall response, confirmation not required
-CBOR      per ITT subject: confirmed best overall response per RECIST 1.1
-CRSP      per ITT subject: confirmed response (CR/PR) Y/N; ADT = first response date
-========  ===================================================================================
+==========================  ===========================================================================
+rule                        records
+==========================  ===========================================================================
+overall_response            one per SDTM overall-response record of the parameter's Filter;
+                            ``ANL01FL = "Y"`` on the records used for analysis: complete date on/after
+                            randomization, on/before the first PD, one per date (the worst response)
+first_progression           per subject of the population: first progression (AVALC Y, ADT) or N
+last_adequate               per subject with one: the last adequate assessment (``adequate``)
+best_response               per subject of the population: best overall response, unconfirmed
+confirmed_best_response     per subject of the population: confirmed best overall response
+confirmed_responder         per subject of the population: confirmed CR/PR Y/N; ADT = first response
+==========================  ===========================================================================
 
-BOR, CBOR and CRSP use the analysed OVR records (ANL01FL, so up to the first PD) dated on or
-before the start of new anticancer therapy (NACT: the first record of the Settings' ``nact_*``
-declaration on or after randomization), the rule the PFS and DoR censorings use: a response
-after NACT is not a response to study treatment.
+The best-response rules use the analysed records of their overall-response parameter (ANL01FL,
+so up to the first PD) dated on or before the start of new anticancer therapy (NACT: the first
+record of the Settings' ``nact_*`` declaration on or after randomization), the rule the PFS and
+DoR censorings use: a response after NACT is not a response to study treatment.
 
 Confirmation (RECIST 1.1, admiralonco ``derive_param_confirmed_bor``): a CR is confirmed by a CR
 at least ``confirmation_days`` later with only CR or NE in between; a PR (or a CR not confirmed
@@ -36,32 +37,26 @@ from __future__ import annotations
 import polars as pl
 
 from .assertions import assert_data_frame
-from .config import AdamSettings
 from .dates import compute_complete_date, compute_study_day
 from .derive import compute_y
-
-SUBJECT = "USUBJID"
+from .response import ASSESSMENT, ResponseCriteria, ResponseParameter
+from ..keys import SUBJECT
 RESPONSE_ORDER = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", "MISSING")
 AVAL_OF = {r: i for i, r in enumerate(RESPONSE_ORDER, start=1)}
 # worst first, to keep one record per assessment date
 WORST_ORDER = {"PD": 1, "NE": 2, "NON-CR/NON-PD": 3, "SD": 4, "PR": 5, "CR": 6}
-PARAMS = {
-    "OVR": (1, "Overall Response by Investigator"),
-    "PD": (2, "Disease Progression by Investigator"),
-    "LSTA": (3, "Last Adequate Tumor Assessment by Investigator"),
-    "BOR": (4, "Best Overall Response by Investigator"),
-    "CBOR": (5, "Confirmed Best Overall Response by Investigator"),
-    "CRSP": (6, "Confirmed Response by Investigator"),
-}
 
 
 def _aval(col: str = "AVALC") -> pl.Expr:
     return pl.col(col).replace_strict(list(AVAL_OF), list(AVAL_OF.values()), default=None, return_dtype=pl.Float64)
 
 
-def derive_ovr(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, filter_rs: pl.Expr | None) -> pl.DataFrame:
-    """OVR records with ADT, AVALC/AVAL and ANL01FL (see the module documentation)."""
-    assert_data_frame(dataset_rs, "dataset_rs", [SUBJECT, "RSSTRESC", "RSDTC", "RSSEQ", "VISIT", "VISITNUM"])
+def derive_ovr(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, filter_rs: pl.Expr | None, paramcd: str = "OVR",
+               domain: str = "RS") -> pl.DataFrame:
+    """Overall-response records with ADT, AVALC/AVAL and ANL01FL (see the module documentation);
+    ``domain`` is the prefix of the SDTM variables (``RSSTRESC``, ``RSDTC``, ``RSSEQ``)."""
+    res, dtc, seqv = f"{domain}STRESC", f"{domain}DTC", f"{domain}SEQ"
+    assert_data_frame(dataset_rs, "dataset_rs", [SUBJECT, res, dtc, seqv, "VISIT", "VISITNUM"])
     assert_data_frame(dataset_adsl, "dataset_adsl", [SUBJECT, "RANDDT"])
     lf = dataset_rs.lazy()
     if filter_rs is not None:
@@ -69,9 +64,9 @@ def derive_ovr(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, filter_rs: 
     ovr = (
         lf.select(
             SUBJECT,
-            pl.col("RSSTRESC").cast(pl.String).str.to_uppercase().alias("AVALC"),
-            compute_complete_date(pl.col("RSDTC").cast(pl.String)).alias("ADT"),
-            pl.col("RSSEQ").cast(pl.Int64).alias("RSSEQ"),
+            pl.col(res).cast(pl.String).str.to_uppercase().alias("AVALC"),
+            compute_complete_date(pl.col(dtc).cast(pl.String)).alias("ADT"),
+            pl.col(seqv).cast(pl.Int64).alias("RSSEQ"),
             pl.col("VISIT").cast(pl.String).alias("AVISIT"),
             pl.col("VISITNUM").cast(pl.Float64).alias("AVISITN"),
         )
@@ -87,7 +82,7 @@ def derive_ovr(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, filter_rs: 
     ovr = ovr.with_columns(
         compute_y(usable & (first_pd.is_null() | (pl.col("ADT") <= first_pd)) & (rank == 1)).alias("ANL01FL")
     )
-    return ovr.drop("RANDDT").with_columns(pl.lit("OVR").alias("PARAMCD"))
+    return ovr.drop("RANDDT").with_columns(pl.lit(paramcd).alias("PARAMCD"))
 
 
 def filter_before_nact(ovr: pl.DataFrame, dataset_nact: pl.DataFrame | None, nact_var: str = "NACTDT") -> pl.DataFrame:
@@ -102,7 +97,7 @@ def filter_before_nact(ovr: pl.DataFrame, dataset_nact: pl.DataFrame | None, nac
             .filter(pl.col("_NACT").is_null() | (pl.col("ADT") <= pl.col("_NACT"))).drop("_NACT"))
 
 
-def derive_confirmed_status(ovr: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: AdamSettings, confirm: bool,
+def derive_confirmed_status(ovr: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: ResponseCriteria, confirm: bool,
                             dataset_nact: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per OVR record used for the response parameters (analysed, before NACT), the response it
     supports (_STATUS) under RECIST 1.1 rules."""
@@ -167,45 +162,78 @@ def _best(status: pl.DataFrame, subjects: pl.DataFrame, paramcd: str) -> pl.Data
     )
 
 
-def build_adrs(dataset_rs: pl.DataFrame, dataset_adsl: pl.DataFrame, settings: AdamSettings, filter_rs: pl.Expr | None,
-               dataset_nact: pl.DataFrame | None = None) -> pl.DataFrame:
-    """All ADRS parameters (without ADSL variables or ASEQ; see :func:`pipelines.adam.pipeline`).
+def _yes_no(subjects: pl.DataFrame, dated: pl.DataFrame, paramcd: str) -> pl.DataFrame:
+    """Y (with the date) for the subjects in ``dated``, N for the others of ``subjects``."""
+    return subjects.join(dated, on=SUBJECT, how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("ADT").is_not_null()).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("AVALC"),
+        pl.lit(paramcd).alias("PARAMCD"),
+    ).with_columns(pl.when(pl.col("AVALC") == "Y").then(1.0).otherwise(0.0).alias("AVAL"))
 
-    ``dataset_adsl`` needs USUBJID, RANDDT, TRTSDT, ITTFL; ``dataset_nact`` (USUBJID, NACTDT) the
-    start of new anticancer therapy (None: no subject has one)."""
-    assert_data_frame(dataset_adsl, "dataset_adsl", [SUBJECT, "RANDDT", "TRTSDT", "ITTFL"])
-    ovr = derive_ovr(dataset_rs, dataset_adsl, filter_rs)
-    itt = dataset_adsl.filter(pl.col("ITTFL") == "Y").select(SUBJECT)
+
+def derive_param_response(p: ResponseParameter, ovr: pl.DataFrame, dataset_adsl: pl.DataFrame,
+                          dataset_nact: pl.DataFrame | None, status_cache: dict | None = None) -> pl.DataFrame:
+    """The records of one derived response parameter from the records of its overall-response
+    parameter ``ovr`` (rules of :mod:`pipelines.adam.response`)."""
+    from ..conditions import sql_condition
+
+    subjects = dataset_adsl.filter(sql_condition(p.population, f"{p.dataset} {p.paramcd} population").fill_null(False)).select(SUBJECT)
     anl = ovr.filter(pl.col("ANL01FL") == "Y")
-    pd_first = anl.filter(pl.col("AVALC") == "PD").group_by(SUBJECT).agg(pl.col("ADT").min(), pl.col("RSSEQ").min())
-    pd = itt.join(pd_first, on=SUBJECT, how="left", maintain_order="left").with_columns(
-        pl.when(pl.col("ADT").is_not_null()).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("AVALC"),
-        pl.lit("PD").alias("PARAMCD"),
-    ).with_columns(pl.when(pl.col("AVALC") == "Y").then(1.0).otherwise(0.0).alias("AVAL"))
-    adequate = anl.filter(pl.col("AVALC").is_in(list(settings.adequate_responses)))
-    lsta = (
-        adequate.group_by(SUBJECT)
-        .agg(pl.all().sort_by(["ADT", "RSSEQ"]).last())
-        .select(SUBJECT, "ADT", "AVALC", "AVAL", "RSSEQ", "AVISIT", "AVISITN")
-        .with_columns(pl.lit("LSTA").alias("PARAMCD"))
-    )
-    lsta = itt.join(lsta, on=SUBJECT, how="inner", maintain_order="left")
-    bor = _best(derive_confirmed_status(ovr, dataset_adsl, settings, confirm=False, dataset_nact=dataset_nact), itt, "BOR")
-    cstat = derive_confirmed_status(ovr, dataset_adsl, settings, confirm=True, dataset_nact=dataset_nact)
-    cbor = _best(cstat, itt, "CBOR")
-    first_resp = cstat.filter(pl.col("_STATUS").is_in(["CR", "PR"])).group_by(SUBJECT).agg(pl.col("ADT").min())
-    crsp = itt.join(first_resp, on=SUBJECT, how="left", maintain_order="left").with_columns(
-        pl.when(pl.col("ADT").is_not_null()).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("AVALC"),
-        pl.lit("CRSP").alias("PARAMCD"),
-    ).with_columns(pl.when(pl.col("AVALC") == "Y").then(1.0).otherwise(0.0).alias("AVAL"))
-    parts = [ovr, pd, lsta, bor, cbor, crsp]
+    if p.rule == "first_progression":
+        first = anl.filter(pl.col("AVALC") == "PD").group_by(SUBJECT).agg(pl.col("ADT").min(), pl.col("RSSEQ").min())
+        return _yes_no(subjects, first, p.paramcd)
+    if p.rule == "last_adequate":
+        lsta = (
+            anl.filter(pl.col("AVALC").is_in(list(p.adequate)))
+            .group_by(SUBJECT)
+            .agg(pl.all().sort_by(["ADT", "RSSEQ"]).last())
+            .select(SUBJECT, "ADT", "AVALC", "AVAL", "RSSEQ", "AVISIT", "AVISITN")
+            .with_columns(pl.lit(p.paramcd).alias("PARAMCD"))
+        )
+        return subjects.join(lsta, on=SUBJECT, how="inner", maintain_order="left")
+    confirm = p.rule != "best_response"
+    nact = dataset_nact if p.uses_nact else None
+    key = (p.source, p.criteria, confirm, nact is not None)
+    cache = status_cache if status_cache is not None else {}
+    if key not in cache:
+        cache[key] = derive_confirmed_status(ovr, dataset_adsl, p.criteria, confirm=confirm, dataset_nact=nact)
+    status = cache[key]
+    if p.rule == "confirmed_responder":
+        first_resp = status.filter(pl.col("_STATUS").is_in(["CR", "PR"])).group_by(SUBJECT).agg(pl.col("ADT").min())
+        return _yes_no(subjects, first_resp, p.paramcd)
+    return _best(status, subjects, p.paramcd)
+
+
+def build_adrs(datasets: dict[str, pl.DataFrame], dataset_adsl: pl.DataFrame, params: tuple[ResponseParameter, ...],
+               dataset_nact: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The records of the declared response parameters, in declared order (without ADSL
+    variables or ASEQ; see :mod:`pipelines.adam.builders`).
+
+    ``datasets``: the SDTM datasets of the overall-response parameters by name (e.g. RS, with the
+    variables :attr:`ResponseParameter.sdtm_reads` lists); ``dataset_adsl`` needs USUBJID, RANDDT,
+    TRTSDT and the variables of the populations; ``dataset_nact`` (USUBJID, NACTDT) the start of
+    new anticancer therapy (None: no subject has one)."""
+    from .tte import sql_filter
+
+    assert_data_frame(dataset_adsl, "dataset_adsl", [SUBJECT, "RANDDT", "TRTSDT"])
+    assessments: dict[str, pl.DataFrame] = {}
+    cache: dict = {}
+    parts = []
+    for p in params:
+        if p.rule == ASSESSMENT:
+            ds, _ = p.sdtm_reads
+            flt = sql_filter(p.filter, f"{p.dataset} {p.paramcd} filter")
+            assessments[p.paramcd] = derive_ovr(datasets[ds], dataset_adsl, flt, p.paramcd, ds)
+            parts.append(assessments[p.paramcd])
+        else:
+            parts.append(derive_param_response(p, assessments[p.source], dataset_adsl, dataset_nact, cache))
     out = pl.concat(parts, how="diagonal_relaxed")
     # ADY relative to the first dose (ADaMIG 1.3, as in ADAE)
     trtsdt = out.select(SUBJECT).join(dataset_adsl.select(SUBJECT, pl.col("TRTSDT").alias("_TRTSDT")), on=SUBJECT,
                                       how="left", maintain_order="left").get_column("_TRTSDT")
     out = out.with_columns(trtsdt).with_columns(compute_study_day("ADT", "_TRTSDT").alias("ADY")).drop("_TRTSDT")
+    codes = [p.paramcd for p in params]
     return out.with_columns(
-        pl.col("PARAMCD").replace_strict(list(PARAMS), [v[1] for v in PARAMS.values()], return_dtype=pl.String).alias("PARAM"),
-        pl.col("PARAMCD").replace_strict(list(PARAMS), [v[0] for v in PARAMS.values()], return_dtype=pl.Int64).alias("PARAMN"),
-        pl.lit("RECIST 1.1").alias("PARCAT1"),
+        pl.col("PARAMCD").replace_strict(codes, [p.param for p in params], return_dtype=pl.String).alias("PARAM"),
+        pl.col("PARAMCD").replace_strict(codes, [p.paramn for p in params], return_dtype=pl.Int64).alias("PARAMN"),
+        pl.col("PARAMCD").replace_strict(codes, [p.parcat1 for p in params], return_dtype=pl.String).alias("PARCAT1"),
     )

@@ -20,18 +20,42 @@ from .derive import (
     Pick,
     attach,
     compute_extreme_dtc_queries,
-    compute_group,
-    compute_group_n,
     compute_yn,
     derive_var_extreme_dt,
     derive_vars_merged_many,
 )
+from .groupings import derive_vars_groupings
 from .package import SdtmPackage
-from .sources import filter_columns, sql_filter
+from .sources import sql_filter
+from ..keys import SUBJECT
 
-SUBJECT = "USUBJID"
 DM_VARS = ["STUDYID", "USUBJID", "SUBJID", "SITEID", "COUNTRY", "AGE", "AGEU", "SEX", "RACE", "ETHNIC",
            "ARMCD", "ARM", "ACTARMCD", "ACTARM", "RFICDTC", "RFXSTDTC", "RFXENDTC", "DTHDTC", "DTHFL"]
+DS_VARS = [SUBJECT, "DSCAT", "DSSCAT", "DSDECOD", "DSTERM", "DSSTDTC"]
+EX_VARS = [SUBJECT, "EXSTDTC", "EXENDTC", "EXDOSE", "EXTRT"]
+
+
+def adsl_reads(config: StudyConfig, dm_variables: Sequence[str] = ()) -> dict[str, tuple[list[str], list[str]]]:
+    """The SDTM datasets ADSL reads, each with its variables and the SQL filters applied to it:
+    DM (``DM_VARS`` and ``dm_variables``, e.g. the spec's ``DM.`` predecessors), DS (randomization,
+    end of study and of treatment), EX (exposure), and the datasets of the ADSL Sources and Alive
+    Sources sheets. The lineage of ADSL is exactly this."""
+    s = config.settings
+    out: dict[str, tuple[list[str], list[str]]] = {}
+
+    def add(ds: str, cols: Sequence[str | None], filters: Sequence[str | None] = ()) -> None:
+        c, f = out.setdefault(ds.upper(), ([], []))
+        c.extend(x for x in cols if x and x not in c)
+        f.extend(x for x in filters if x and x not in f)
+
+    add("DM", [*DM_VARS, *dm_variables])
+    add("DS", DS_VARS, [s.randomization_filter, s.eos_filter, s.eot_filter])
+    add("EX", EX_VARS, [s.exposure_filter])
+    for src in config.adsl_sources:
+        add(src.dataset, [SUBJECT, src.value, src.order], [src.filter])
+    for a in config.alive_sources:
+        add(a.dataset, [SUBJECT, a.date], [a.filter])
+    return out
 
 
 def derive_vars_treatment(dataset: pl.DataFrame, trt_codes: Sequence[tuple[str, int]]) -> pl.DataFrame:
@@ -140,9 +164,8 @@ def alive_sources(package: SdtmPackage, sources: Sequence[AliveSource]) -> list[
     """The (frame, date, filter) triples of the declared LSTALVDT sources present in the package."""
     frames = []
     for s in sources:
-        # the filter's variables too: one the package lacks comes back null (warned), so the
-        # filter keeps nothing rather than failing
-        df = package.get(s.dataset, [SUBJECT, s.date, *(filter_columns(s.filter) if s.filter else [])], purpose="LSTALVDT")
+        # the filter's variables too: one the package lacks comes back null (warned)
+        df = package.get(s.dataset, [SUBJECT, s.date], purpose="LSTALVDT", filters=[s.filter])
         if df.height == 0:
             continue
         frames.append((df, s.date, sql_filter(s.filter, f"alive source {s.dataset}.{s.date}")))
@@ -180,8 +203,9 @@ def derive_vars_from_sources(dataset: pl.DataFrame, package: SdtmPackage, source
     for (ds_name, w_order, w_var), rows in batches.items():
         needed = [SUBJECT]
         for _, s in rows:
-            needed += [s.value] + ([s.order] if s.order else []) + (filter_columns(s.filter) if s.filter else [])
-        df = package.get(ds_name, needed, purpose="ADSL " + ", ".join(sorted({s.variable for _, s in rows})))
+            needed += [s.value] + ([s.order] if s.order else [])
+        df = package.get(ds_name, needed, purpose="ADSL " + ", ".join(sorted({s.variable for _, s in rows})),
+                         filters=[s.filter for _, s in rows])
         if df.height == 0:  # absent or empty source: the variables are null (warned by the package)
             out = out.with_columns([pl.lit(None, dtype=df.schema.get(s.value, pl.String)).alias(tmp) for tmp, s in rows])
             continue
@@ -196,9 +220,12 @@ def derive_vars_from_sources(dataset: pl.DataFrame, package: SdtmPackage, source
     return out
 
 
-def build_adsl(package: SdtmPackage, config: StudyConfig, data_cut_date: dt.date | None = None) -> pl.DataFrame:
-    """ADSL from an SDTM package (columns in derivation order; the caller conforms to the spec)."""
+def build_adsl(package: SdtmPackage, config: StudyConfig, data_cut_date: dt.date | None = None,
+               dm_variables: Sequence[str] = ()) -> pl.DataFrame:
+    """ADSL from an SDTM package (columns in derivation order; the caller conforms to the spec);
+    ``dm_variables``: DM variables to carry beyond ``DM_VARS`` (the spec's ``DM.`` predecessors)."""
     s = config.settings
+    reads = adsl_reads(config, dm_variables)
     cut = data_cut_date or s.data_cut_date
     # LSTALVDT's per-dataset maxima are the heaviest step (every dated record of the package);
     # they depend on nothing derived, so they are computed in the background meanwhile
@@ -206,12 +233,12 @@ def build_adsl(package: SdtmPackage, config: StudyConfig, data_cut_date: dt.date
     alive_parts = pool.submit(pl.collect_all, compute_extreme_dtc_queries(alive_sources(package, config.alive_sources)))
     pool.shutdown(wait=False)
     # DM: identifiers, demographics, arms (one record per subject)
-    dm = package.get("DM", DM_VARS, purpose="ADSL identifiers and demographics")
-    adsl = dm.select(DM_VARS)
+    dm = package.get("DM", reads["DM"][0], purpose="ADSL identifiers and demographics")
+    adsl = dm.select(reads["DM"][0])
     # Treatment variables: TRT01P/TRT01PN, TRT01A/TRT01AN
     adsl = derive_vars_treatment(adsl, s.trt_codes)
     # RANDDT, and the end-of-study / end-of-treatment DS records, in one pass over DS
-    ds = package.get("DS", [SUBJECT, "DSCAT", "DSSCAT", "DSDECOD", "DSTERM", "DSSTDTC"], purpose="RANDDT, EOSSTT, EOTSTT")
+    ds = package.get("DS", reads["DS"][0], purpose="RANDDT, EOSSTT, EOTSTT", filters=reads["DS"][1])
     rand_f = sql_filter(s.randomization_filter, "randomization_filter")
     eos_f, eot_f = sql_filter(s.eos_filter, "eos_filter"), sql_filter(s.eot_filter, "eot_filter")
     adsl = derive_vars_merged_many(adsl, ds, [SUBJECT], [
@@ -221,8 +248,11 @@ def build_adsl(package: SdtmPackage, config: StudyConfig, data_cut_date: dt.date
         Pick("_EOTDECOD", "DSDECOD", "DSSTDTC", eot_f, "first"),
     ])
     adsl = adsl.with_columns(compute_complete_date("_RANDDTC").alias("RANDDT")).drop("_RANDDTC")
+    if adsl.height and adsl.get_column("RANDDT").null_count() == adsl.height:
+        package.warn(f"DS: no subject has a complete randomization date (randomization_filter {s.randomization_filter}): "
+                     "RANDDT is empty and no subject is in the ITT population")
     # TRTSDT, TRTEDT, TRTDURD: first and last valid dose in EX
-    ex = package.get("EX", [SUBJECT, "EXSTDTC", "EXENDTC", "EXDOSE", "EXTRT"], purpose="TRTSDT, TRTEDT")
+    ex = package.get("EX", reads["EX"][0], purpose="TRTSDT, TRTEDT", filters=reads["EX"][1])
     ex_filter = sql_filter(s.exposure_filter, "exposure_filter")
     if ex.schema.get("EXDOSE") == pl.String:  # absent (added as text) or character dose: compare as numbers
         ex = ex.with_columns(pl.col("EXDOSE").cast(pl.Float64, strict=False))
@@ -232,25 +262,8 @@ def build_adsl(package: SdtmPackage, config: StudyConfig, data_cut_date: dt.date
         compute_yn(pl.col("RANDDT").is_not_null()).alias("ITTFL"),
         compute_yn(pl.col("RANDDT").is_not_null() & pl.col("TRTSDT").is_not_null()).alias("SAFFL"),
     )
-    # Variables from declared SDTM records: strata as randomized, baseline ECOG, CPS, HPV, site, cause of death
+    # Variables from declared SDTM records (sheet ADSL Sources): strata as randomized, baseline values, cause of death
     adsl = derive_vars_from_sources(adsl, package, config.adsl_sources)
-    # Age group, CPS group, HPV group
-    adsl = adsl.with_columns(
-        compute_group("AGE", s.age_breaks, s.age_labels).alias("AGEGR1"),
-        compute_group_n("AGE", s.age_breaks).alias("AGEGR1N"),
-    )
-    if "PDL1CPS" in adsl.columns:
-        adsl = adsl.with_columns(compute_group(pl.col("PDL1CPS").cast(pl.Float64, strict=False), s.cps_breaks, s.cps_labels).alias("CPSGR1"))
-    if "HPVSTAT" in adsl.columns and "PRIMSITE" in adsl.columns:
-        # HPV-positive oropharyngeal / other; unknown when the site, or the HPV status of an
-        # oropharyngeal primary, is missing
-        oro = pl.col("PRIMSITE").cast(pl.String).str.to_uppercase().is_in([v.upper() for v in s.oropharynx_values])
-        hpv_pos = pl.col("HPVSTAT").cast(pl.String).str.to_uppercase().is_in([v.upper() for v in s.hpv_positive_values])
-        adsl = adsl.with_columns(
-            pl.when(pl.col("PRIMSITE").is_null() | (oro & pl.col("HPVSTAT").is_null())).then(None)
-            .when(oro & hpv_pos).then(pl.lit(s.hpv_group_labels[0]))
-            .otherwise(pl.lit(s.hpv_group_labels[1])).alias("HPVGR1")
-        )
     # RFICDT: informed consent
     adsl = adsl.with_columns(compute_complete_date("RFICDTC").alias("RFICDT"))
     # EOSSTT/EOSDT/DCSREAS and EOTSTT/DCTREAS from the DS disposition events picked above
@@ -273,4 +286,5 @@ def build_adsl(package: SdtmPackage, config: StudyConfig, data_cut_date: dt.date
     # DCUTDT: the data cut (setting or run), else the latest date known in the package
     dcut = cut or adsl.select(pl.max_horizontal(pl.col("LSTALVDT").max(), pl.col("DTHDT").max())).item()
     adsl = adsl.with_columns(pl.lit(dcut, dtype=pl.Date).alias("DCUTDT"))
-    return adsl
+    # Grouping variables declared on sheet Groupings (age group, subgroups of a baseline value...)
+    return derive_vars_groupings(adsl, [g for g in config.groupings if g.dataset == "ADSL"], package.warn)

@@ -1,23 +1,29 @@
 """The study's ADaM configuration, read from extra sheets of the ADaM spec workbook.
 
-Study-specific facts live in ``specs/adam.xlsx``, next to the dataset metadata they go with; the
-engine in this package holds none. Sheets (beyond the Pinnacle 21 ones read by
-:func:`pipelines.metadata.load_spec`):
+Study-specific facts live in ``specs/<study>/adam.xlsx``, next to the dataset metadata they go
+with; the engine in this package holds none. Sheets (beyond the Pinnacle 21 ones read by
+:func:`pipelines.metadata.load_spec`; columns in :mod:`pipelines.adam.sheets`, read through the
+one sheet parser, so a mistyped header or a bad cell is an error naming the cell):
 
-============== ==================================================================================
-sheet          what
-============== ==================================================================================
-Settings       ``Parameter`` / ``Value``: typed derivation settings (:class:`AdamSettings`);
-               an unknown parameter is an error
-ADSL Sources   one row per ADSL variable taken from an SDTM record (:class:`AdslSource`):
-               dataset, SQL filter, value variable, ordering date, first/last, window
-Alive Sources  the SDTM dates that prove a subject alive, for LSTALVDT (:class:`AliveSource`)
-TTE Sources    the study's event and censoring sources (:class:`pipelines.adam.tte.TteSource`)
-TTE Parameters one row per ADTTE parameter: start date, population, events and censorings in
-               priority order, by source name (:class:`pipelines.adam.tte.TteParameter`)
-AESI           adverse events of special interest: one row per (category variable, MedDRA PT)
-Data Cut       which SDTM dates are cut at the data cut and how (:class:`pipelines.adam.cut.CutRule`)
-============== ==================================================================================
+=================== ==================================================================================
+sheet               what
+=================== ==================================================================================
+Settings            ``Parameter`` / ``Value``: typed derivation settings (:class:`AdamSettings`);
+                    an unknown parameter is an error
+Dataset Builders    one row per ADaM dataset of sheet Datasets: the builder that derives it
+                    (:mod:`pipelines.adam.builders`) and its parameters (:class:`DatasetBuild`)
+ADSL Sources        one row per ADSL variable taken from an SDTM record (:class:`AdslSource`):
+                    dataset, SQL filter, value variable, ordering date, first/last, window
+Alive Sources       the SDTM dates that prove a subject alive, for LSTALVDT (:class:`AliveSource`)
+Groupings           grouping variables: one row per group (:mod:`pipelines.adam.groupings`)
+TTE Sources         the study's event and censoring sources (:class:`pipelines.adam.tte.TteSource`)
+TTE Parameters      one row per time-to-event parameter: dataset, start date, population, events
+                    and censorings in priority order, by source name (:class:`TteParameter`)
+Response Parameters one row per response parameter: rule, source, filter, parameters
+                    (:mod:`pipelines.adam.response`)
+AESI                categories of special interest: one row per (category variable, preferred term)
+Data Cut            which SDTM dates are cut at the data cut and how (:class:`pipelines.adam.cut.CutRule`)
+=================== ==================================================================================
 """
 
 from __future__ import annotations
@@ -25,16 +31,27 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
-
+from typing import Any, Mapping, Sequence
 
 from ..metadata.model import SpecError
-from ..metadata.workbook import workbook_key
 from .cut import CutRule, cut_rules_from_rows
 from .dates import HIGHEST_IMPUTATION
+from .groupings import Grouping, groupings_from_rows
+from .response import ResponseParameter, response_parameters_from_rows
+from .sheets import SHEETS, as_rows, check_parameters, parameters, read_rows, row_where
 from .sources import TteParameter, TteSource, resolve_sources
 
-CONFIG_SHEETS = ("Settings", "ADSL Sources", "Alive Sources", "TTE Sources", "TTE Parameters", "AESI", "Data Cut")
+CONFIG_SHEETS = tuple(SHEETS)
+# builder -> its parameters and their defaults (the builders themselves: pipelines.adam.builders)
+BUILDER_PARAMETERS: dict[str, dict[str, str | None]] = {
+    "subject_level": {},
+    "time_to_event": {},
+    "response": {},
+    # an occurrence dataset (ADAE-like) of an SDTM events domain; a SUPP-- flag (QNAM) may be
+    # merged by --SEQ as ``flag_variable`` and also set the AESI variable ``flag_sets``
+    "occurrence": {"domain": None, "flag_qnam": None, "flag_variable": None, "flag_sets": None,
+                   "start_imputation": None, "end_imputation": None, "trtemfl_window_days": None},
+}
 
 
 @dataclass(frozen=True)
@@ -50,27 +67,12 @@ class AdamSettings:
     eot_filter: str = "DSCAT = 'DISPOSITION EVENT' AND DSSCAT = 'STUDY TREATMENT'"
     completed_terms: tuple[str, ...] = ("COMPLETED",)
     death_imputation: str = "M"
-    age_breaks: tuple[float, ...] = (65.0,)
-    age_labels: tuple[str, ...] = ("<65", ">=65")
-    cps_breaks: tuple[float, ...] = (1.0, 20.0)
-    cps_labels: tuple[str, ...] = ("CPS < 1", "CPS 1-19", "CPS >= 20")
-    hpv_positive_values: tuple[str, ...] = ("POSITIVE",)
-    oropharynx_values: tuple[str, ...] = ("OROPHARYNX",)
-    hpv_group_labels: tuple[str, ...] = ("HPV-POSITIVE OROPHARYNGEAL", "HPV-NEGATIVE OR NON-OROPHARYNGEAL")
-    response_filter: str = "RSTESTCD = 'OVRLRESP' AND RSEVAL = 'INVESTIGATOR'"
-    adequate_responses: tuple[str, ...] = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD")
-    confirmation_days: int = 28
-    sd_min_days: int = 42
-    sd_window_days: int = 7
-    max_ne_between: int = 1
     trtemfl_window_days: int = 30
     ae_start_imputation: str = "M"
     ae_end_imputation: str = "M"
-    irae_qnam: str | None = None
-    irae_variable: str | None = None
     control_armcd: str | None = None
     # new anticancer therapy (NACT): declared once, used by the PFS/DoR censoring builder
-    # (last_before_nact) and by the ADRS response parameters
+    # (last_before_nact) and by the response parameters
     nact_dataset: str | None = None
     nact_filter: str | None = None
     nact_date: str | None = None
@@ -79,17 +81,25 @@ class AdamSettings:
     def trt_code(self, armcd: str) -> int | None:
         return dict(self.trt_codes).get(armcd)
 
-    @property
-    def sd_earliest_day(self) -> int:
-        """The earliest day after randomization on which SD counts: the minimum less its window."""
-        return self.sd_min_days - self.sd_window_days
-
     def nact_params(self) -> dict[str, str]:
         """The NACT declaration as parameters of the ``last_before_nact`` builder."""
         if not self.nact_dataset:
             return {}
         return {"therapy_dataset": self.nact_dataset, "therapy_filter": self.nact_filter or "",
                 "therapy_date": self.nact_date or "", "therapy_imputation": self.nact_imputation}
+
+
+@dataclass(frozen=True)
+class DatasetBuild:
+    """One row of sheet ``Dataset Builders``: an ADaM dataset and the builder that derives it."""
+
+    dataset: str
+    builder: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def param_dict(self) -> dict[str, str]:
+        return dict(self.params)
 
 
 @dataclass(frozen=True)
@@ -122,8 +132,8 @@ class AliveSource:
 @dataclass(frozen=True)
 class AesiTerm:
     variable: str  # e.g. CQ01NAM
-    category: str  # value given to the variable, e.g. "ANTI-VEGF AESI"
-    term: str  # MedDRA preferred term (matched case-insensitively on AEDECOD)
+    category: str  # value given to the variable, e.g. "CATEGORY A AESI"
+    term: str  # MedDRA preferred term (matched case-insensitively on --DECOD)
     subcategory: str | None = None
 
 
@@ -137,6 +147,24 @@ class StudyConfig:
     aesi: tuple[AesiTerm, ...] = ()
     path: str | None = None
     data_cut: tuple[CutRule, ...] = ()
+    builds: tuple[DatasetBuild, ...] = ()
+    groupings: tuple[Grouping, ...] = ()
+    response_parameters: tuple[ResponseParameter, ...] = ()
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The ADaM datasets the study builds (sheet Dataset Builders), in sheet order."""
+        return tuple(b.dataset for b in self.builds)
+
+    def build(self, dataset: str) -> DatasetBuild:
+        for b in self.builds:
+            if b.dataset == dataset.upper():
+                return b
+        raise SpecError(f"{self.path}: sheet 'Dataset Builders' has no row for {dataset.upper()} "
+                        f"(built: {', '.join(self.datasets) or 'none'})")
+
+    def datasets_of(self, builder: str) -> tuple[str, ...]:
+        return tuple(b.dataset for b in self.builds if b.builder == builder)
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -167,121 +195,110 @@ def _convert(name: str, kind: str, value: str, where: str) -> Any:
 
 
 _KINDS = {
-    "data_cut_date": "date", "trt_codes": "codes", "completed_terms": "strs", "age_breaks": "floats",
-    "age_labels": "strs", "cps_breaks": "floats", "cps_labels": "strs", "hpv_positive_values": "strs",
-    "oropharynx_values": "strs", "hpv_group_labels": "strs", "adequate_responses": "strs",
-    "confirmation_days": "int", "sd_min_days": "int", "sd_window_days": "int", "max_ne_between": "int",
-    "trtemfl_window_days": "int",
+    "data_cut_date": "date", "trt_codes": "codes", "completed_terms": "strs", "trtemfl_window_days": "int",
 }
 
 
-def settings_from_rows(rows: list[dict[str, Any]], where: str = "Settings") -> AdamSettings:
+def settings_from_rows(rows: Sequence[Any], where: str = "(memory)") -> AdamSettings:
+    """The settings of sheet ``Settings`` (typed rows, or dicts keyed by header)."""
     known = {f.name for f in fields(AdamSettings)}
     values: dict[str, Any] = {}
-    for i, r in enumerate(rows, start=2):
-        name = (r.get("Parameter") or "").strip()
+    for row in as_rows(rows, "Settings", where):
+        name = row.text("Parameter")
         if not name:
             continue
         if name not in known:
-            raise SpecError(f"{where}, row {i}: unknown setting {name!r} (known: {', '.join(sorted(known))})")
-        raw = r.get("Value")
-        if raw is None or str(raw).strip() == "":
-            continue
+            raise row._err("Parameter", f"unknown setting {name!r} (known: {', '.join(sorted(known))})")
+        raw = row.values.get("Value")
         if isinstance(raw, (dt.datetime, dt.date)):
             raw = raw.date().isoformat() if isinstance(raw, dt.datetime) else raw.isoformat()
-        if isinstance(raw, float) and raw.is_integer():
-            raw = int(raw)
-        values[name] = _convert(name, _KINDS.get(name, "str"), str(raw).strip(), f"{where}, row {i}")
+            values[name] = _convert(name, _KINDS.get(name, "str"), raw, row_where(row))
+            continue
+        text = row.text("Value")
+        if text is None:
+            continue
+        values[name] = _convert(name, _KINDS.get(name, "str"), text, row_where(row))
     s = AdamSettings(**values)
-    if len(s.age_labels) != len(s.age_breaks) + 1:
-        raise SpecError(f"{where}: age_labels needs {len(s.age_breaks) + 1} labels for {len(s.age_breaks)} break(s)")
-    if len(s.cps_labels) != len(s.cps_breaks) + 1:
-        raise SpecError(f"{where}: cps_labels needs {len(s.cps_breaks) + 1} labels for {len(s.cps_breaks)} break(s)")
-    if len(s.hpv_group_labels) != 2:
-        raise SpecError(f"{where}: hpv_group_labels needs 2 labels (positive oropharyngeal; other)")
-    if not 0 <= s.sd_window_days <= s.sd_min_days:
-        raise SpecError(f"{where}: sd_window_days must be between 0 and sd_min_days ({s.sd_min_days}), got {s.sd_window_days}")
+    w = f"{where}: sheet 'Settings'"
     if bool(s.nact_dataset) != bool(s.nact_date):
-        raise SpecError(f"{where}: nact_dataset and nact_date are declared together (the new anticancer therapy)")
+        raise SpecError(f"{w}: nact_dataset and nact_date are declared together (the new anticancer therapy)")
     if s.nact_imputation not in HIGHEST_IMPUTATION:
-        raise SpecError(f"{where}: nact_imputation must be one of {', '.join(HIGHEST_IMPUTATION)}, got {s.nact_imputation!r}")
+        raise SpecError(f"{w}: nact_imputation must be one of {', '.join(HIGHEST_IMPUTATION)}, got {s.nact_imputation!r}")
     return s
 
 
-def _text(r: Mapping[str, Any], col: str) -> str | None:
-    v = r.get(col)
-    if v is None:
-        return None
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    v = str(v).strip()
-    return v or None
+def builds_from_rows(rows: Sequence[Any], where: str = "(memory)") -> tuple[DatasetBuild, ...]:
+    """The datasets of sheet ``Dataset Builders`` and their builders (typed rows or dicts)."""
+    out: list[DatasetBuild] = []
+    for row in as_rows(rows, "Dataset Builders", where):
+        dataset, builder = row.text("Dataset", True).upper(), row.text("Builder", True).lower()
+        if builder not in BUILDER_PARAMETERS:
+            raise row._err("Builder", f"{builder!r} is not a dataset builder ({', '.join(BUILDER_PARAMETERS)})")
+        params = parameters(row)
+        check_parameters(row, "Parameters", dict(params), list(BUILDER_PARAMETERS[builder]), f"builder {builder}")
+        if builder == "occurrence" and not dict(params).get("domain"):
+            raise row._err("Parameters", "builder occurrence needs domain=<SDTM domain>, e.g. domain=AE")
+        if builder == "subject_level" and dataset != "ADSL":
+            raise row._err("Dataset", f"the subject-level dataset is ADSL (ADaMIG 1.3), got {dataset}")
+        if any(b.dataset == dataset for b in out):
+            raise row._err("Dataset", f"{dataset} has two builders")
+        out.append(DatasetBuild(dataset, builder, params))
+    if out and sum(b.builder == "subject_level" for b in out) != 1:
+        raise SpecError(f"{where}: sheet 'Dataset Builders' needs exactly one subject_level dataset (ADSL)")
+    return tuple(out)
 
 
-def _sheet(wb, name: str) -> list[dict[str, Any]]:
-    if name not in wb.sheetnames:
-        return []
-    rows = list(wb[name].iter_rows(values_only=True))
-    if not rows:
-        return []
-    head = [str(h).strip() if h is not None else None for h in rows[0]]
-    out = []
-    for values in rows[1:]:
-        if values is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-            continue
-        out.append({h: v for h, v in zip(head, values) if h})
-    return out
-
-
-def config_from_sheets(sheets: Mapping[str, list[dict[str, Any]]], where: str = "(memory)") -> StudyConfig:
-    """Build a :class:`StudyConfig` from sheet rows (dicts keyed by header)."""
-    settings = settings_from_rows(sheets.get("Settings", []), f"{where}: sheet 'Settings'")
+def config_from_sheets(sheets, where: str = "(memory)") -> StudyConfig:
+    """Build a :class:`StudyConfig` from a workbook path or a mapping sheet -> rows (dicts keyed
+    by header), every sheet through the one parser."""
+    where = str(sheets) if not isinstance(sheets, Mapping) else where
+    settings = settings_from_rows(read_rows(sheets, "Settings", where), where)
+    builds = builds_from_rows(read_rows(sheets, "Dataset Builders", where), where)
     adsl_sources = []
-    for i, r in enumerate(sheets.get("ADSL Sources", []), start=2):
-        w = f"{where}: sheet 'ADSL Sources', row {i}"
-        var, ds, val = _text(r, "Variable"), _text(r, "Dataset"), _text(r, "Value")
-        if not (var and ds and val):
-            raise SpecError(f"{w}: Variable, Dataset and Value are required")
-        mode = (_text(r, "Mode") or "last").lower()
+    for row in read_rows(sheets, "ADSL Sources", where):
+        mode = (row.text("Mode") or "last").lower()
         if mode not in ("first", "last"):
-            raise SpecError(f"{w}: Mode must be first or last, got {mode!r}")
-        adsl_sources.append(AdslSource(var, ds.upper(), val, _text(r, "Filter"), _text(r, "Order"), mode, _text(r, "Window")))
-    alive = []
-    for i, r in enumerate(sheets.get("Alive Sources", []), start=2):
-        ds, date = _text(r, "Dataset"), _text(r, "Date")
-        if not (ds and date):
-            raise SpecError(f"{where}: sheet 'Alive Sources', row {i}: Dataset and Date are required")
-        alive.append(AliveSource(ds.upper(), date, _text(r, "Filter")))
-    sources = resolve_sources(sheets.get("TTE Sources", []), f"{where}: sheet 'TTE Sources'",
+            raise row._err("Mode", f"Mode must be first or last, got {mode!r}")
+        adsl_sources.append(AdslSource(row.text("Variable", True), row.text("Dataset", True).upper(), row.text("Value", True),
+                                       row.text("Filter"), row.text("Order"), mode, row.text("Window")))
+    alive = [AliveSource(row.text("Dataset", True).upper(), row.text("Date", True), row.text("Filter"))
+             for row in read_rows(sheets, "Alive Sources", where)]
+    groupings = groupings_from_rows(read_rows(sheets, "Groupings", where))
+    sources = resolve_sources(read_rows(sheets, "TTE Sources", where), where,
                               builder_defaults={"last_before_nact": settings.nact_params()})
+    tte_sets = [b.dataset for b in builds if b.builder == "time_to_event"]
     params = []
-    for i, r in enumerate(sheets.get("TTE Parameters", []), start=2):
-        params.append(TteParameter.from_row(r, sources, f"{where}: sheet 'TTE Parameters', row {i}"))
-    if len({p.paramcd for p in params}) != len(params):
-        raise SpecError(f"{where}: sheet 'TTE Parameters' declares a PARAMCD twice")
-    aesi = []
-    for i, r in enumerate(sheets.get("AESI", []), start=2):
-        var, cat, term = _text(r, "Variable"), _text(r, "Category"), _text(r, "Term")
-        if not (var and cat and term):
-            raise SpecError(f"{where}: sheet 'AESI', row {i}: Variable, Category and Term are required")
-        aesi.append(AesiTerm(var, cat, term, _text(r, "Subcategory")))
-    data_cut = cut_rules_from_rows(sheets.get("Data Cut", []), f"{where}: sheet 'Data Cut'")
-    return StudyConfig(settings, tuple(adsl_sources), tuple(alive), sources, tuple(params), tuple(aesi), where, data_cut)
+    for row in read_rows(sheets, "TTE Parameters", where):
+        p = TteParameter.from_row(row, sources, tte_sets[0] if len(tte_sets) == 1 else "ADTTE")
+        if builds and p.dataset not in tte_sets:
+            raise row._err("Dataset", f"{p.dataset} is not built by the time_to_event builder (sheet 'Dataset Builders': "
+                                      f"{', '.join(tte_sets) or 'none'})")
+        if any(q.paramcd == p.paramcd and q.dataset == p.dataset for q in params):
+            raise row._err("PARAMCD", f"{p.dataset} PARAMCD {p.paramcd!r} is declared twice")
+        params.append(p)
+    response = response_parameters_from_rows(read_rows(sheets, "Response Parameters", where),
+                                             [b.dataset for b in builds if b.builder == "response"])
+    for b in builds:
+        declared = {"time_to_event": [p.dataset for p in params], "response": [p.dataset for p in response]}.get(b.builder)
+        if declared is not None and b.dataset not in declared:
+            sheet = "TTE Parameters" if b.builder == "time_to_event" else "Response Parameters"
+            raise SpecError(f"{where}: sheet {sheet!r} declares no parameter of {b.dataset} (builder {b.builder})")
+    aesi = [AesiTerm(row.text("Variable", True), row.text("Category", True), row.text("Term", True), row.text("Subcategory"))
+            for row in read_rows(sheets, "AESI", where)]
+    data_cut = cut_rules_from_rows(read_rows(sheets, "Data Cut", where), where)
+    return StudyConfig(settings, tuple(adsl_sources), tuple(alive), sources, tuple(params), tuple(aesi), where, data_cut,
+                       builds, groupings, response)
 
 
 _CACHE: dict[tuple[str, int, int], StudyConfig] = {}
 
 
 def load_config(path: str | os.PathLike[str]) -> StudyConfig:
-    """Read the configuration sheets of an ADaM spec workbook (cached on path, size, mtime)."""
+    """Read the configuration sheets of an ADaM spec workbook (cached on path, size, mtime; the
+    sheets themselves are cached on disk by :func:`pipelines.metadata.workbook.sheet_rows`)."""
+    from ..metadata.workbook import workbook_key
+
     p, key = workbook_key(path)
     if key not in _CACHE:
-        import openpyxl  # imported only when the workbook is read
-
-        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
-        try:
-            sheets = {name: _sheet(wb, name) for name in CONFIG_SHEETS}
-        finally:
-            wb.close()
-        _CACHE[key] = config_from_sheets(sheets, str(p))
+        _CACHE[key] = config_from_sheets(p)
     return _CACHE[key]

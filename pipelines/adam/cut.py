@@ -32,15 +32,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import polars as pl
 
 from ..metadata.model import SpecError
 from .assertions import AdamInputError
 from .package import SdtmPackage
+from .sheets import as_rows, row_where
 
-SUBJECT = "USUBJID"
+from ..keys import SUBJECT
 ACTIONS = ("subject", "record", "clear")
 CUT_SCHEMA = {"dataset": pl.String, "record": pl.Int64, "subject": pl.String, "variable": pl.String,
               "value": pl.String, "action": pl.String}
@@ -81,19 +82,16 @@ class CutRule:
         return self.date_dataset != self.dataset
 
 
-def cut_rules_from_rows(rows: Sequence[Mapping[str, Any]], where: str = "Data Cut") -> tuple[CutRule, ...]:
+def cut_rules_from_rows(rows: Sequence[Any], where: str = "(memory)") -> tuple[CutRule, ...]:
+    """The rules of sheet ``Data Cut`` (typed rows, or dicts keyed by header)."""
     out = []
-    for i, r in enumerate(rows, start=2):
-        w = f"{where}, row {i}"
-        ds, date = str(r.get("Dataset") or "").strip().upper(), str(r.get("Date") or "").strip()
-        if not ds or not date:
-            raise SpecError(f"{w}: Dataset and Date are required")
-        action = str(r.get("Action") or "record").strip().lower()
-        clear = tuple(v.strip() for v in str(r.get("Clear") or "").replace(";", ",").split(",") if v.strip())
+    for row in as_rows(rows, "Data Cut", where):
+        ds, date = row.text("Dataset", True).upper(), row.text("Date", True)
+        action = (row.text("Action") or "record").lower()
         try:
-            out.append(CutRule(ds, date, action, clear))
+            out.append(CutRule(ds, date, action, row.names("Clear")))
         except AdamInputError as exc:
-            raise SpecError(f"{w}: {exc}") from None
+            raise SpecError(f"{row_where(row)}: {exc}") from None
     return tuple(out)
 
 
@@ -133,7 +131,7 @@ def apply_data_cut(package: SdtmPackage, rules: Sequence[CutRule], cut: dt.date 
             raise AdamInputError(f"argument 'rules' must hold CutRule objects, got {type(r).__name__}")
     if cut is None or not rules:
         return package, _empty_report()
-    data = {n: package.get(n) for n in package.names}
+    data = package.frames()
     notes: list[str] = []
     usable = []
     for r in rules:

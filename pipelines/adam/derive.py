@@ -16,7 +16,7 @@ import polars as pl
 from .assertions import AdamInputError, assert_column_names, assert_data_frame, assert_one_of
 from .dates import compute_complete_date
 
-SUBJECT = "USUBJID"
+from ..keys import SUBJECT
 
 
 def attach(dataset: pl.DataFrame, per_key: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:

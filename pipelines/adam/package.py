@@ -21,11 +21,12 @@ from typing import Iterable, Mapping
 
 import polars as pl
 
+from ..conditions import condition_columns
 from .assertions import AdamInputError
 
 LOG = logging.getLogger("pipelines.adam")
 
-SUBJECT = "USUBJID"
+from ..keys import SUBJECT
 
 
 class SdtmPackage:
@@ -44,6 +45,8 @@ class SdtmPackage:
             self._data[name.upper()] = df
         self._prepared: set[str] = set()
         self.warnings: list[str] = []
+        # the datasets asked for (read or found absent): what a derivation read, for lineage checks
+        self.read_names: set[str] = set()
 
     # ------------------------------------------------------------------ bookkeeping
     def warn(self, message: str) -> None:
@@ -71,25 +74,39 @@ class SdtmPackage:
         return df
 
     # ------------------------------------------------------------------ access
-    def get(self, name: str, columns: Iterable[str] = (), purpose: str = "") -> pl.DataFrame:
-        """Dataset ``name`` with at least ``columns``; absent ones are added as null text.
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Every dataset as delivered, by name (for whole-package steps such as the data cut; a
+        derivation asks :meth:`get` for what it reads)."""
+        return {n: self._prepare(n) for n in self.names}
 
-        A missing dataset gives a zero-row frame with ``USUBJID`` and ``columns``. Either case
-        records a warning naming the dataset/variable and ``purpose`` (what will be empty).
+    def get(self, name: str, columns: Iterable[str] = (), purpose: str = "",
+            filters: Iterable[str | None] = ()) -> pl.DataFrame:
+        """Dataset ``name`` with at least ``columns`` and every variable the SQL ``filters``
+        read; absent ones are added as nulls.
+
+        A missing dataset gives a zero-row frame with ``USUBJID`` and those variables. Either
+        case records a warning naming the dataset/variable and ``purpose`` (what will be empty).
+        Every SQL condition applied to a package dataset is passed here, so a variable the package
+        lacks is never a polars error: it is null, typed so that each filter can be evaluated
+        (text, or untyped nulls where a filter compares it with a number), and the filter
+        selects what a null selects.
         """
         key = name.upper()
-        columns = list(dict.fromkeys(columns))
+        filters = [f for f in filters if isinstance(f, str) and f.strip()]
+        wanted = list(dict.fromkeys([*columns, *(c for f in filters for c in condition_columns(f))]))
+        self.read_names.add(key)
         why = f" ({purpose})" if purpose else ""
         if key not in self._data:
             self.warn(f"SDTM dataset {key} is absent from the package{why}: derived values that need it are empty")
-            cols = list(dict.fromkeys([SUBJECT, *columns]))
-            return pl.DataFrame(schema={c: pl.String for c in cols})
+            cols = list(dict.fromkeys([SUBJECT, *wanted]))
+            return _typed_for(pl.DataFrame(schema={c: pl.String for c in cols}), set(cols) - set(columns), filters)
         df = self._prepare(key)
-        missing = [c for c in columns if c not in df.columns]
+        missing = [c for c in wanted if c not in df.columns]
         if missing:
             for c in missing:
                 self.warn(f"SDTM variable {key}.{c} is absent from the package{why}: derived values that need it are empty")
             df = df.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in missing])
+            df = _typed_for(df, set(missing) - set(columns), filters)
         return df
 
     def supp(self, rdomain: str, qnams: Iterable[str], purpose: str = "") -> pl.DataFrame:
@@ -111,6 +128,22 @@ class SdtmPackage:
             if q not in present:
                 self.warn(f"SUPP{rdomain.upper()} has no QNAM {q}{' (' + purpose + ')' if purpose else ''}: the variable derived from it is empty")
         return out
+
+
+def _typed_for(df: pl.DataFrame, added: set[str], filters: list[str]) -> pl.DataFrame:
+    """``df`` whose null columns ``added`` (variables only the filters read) are typed so that
+    each filter evaluates: text nulls, or untyped nulls where a filter compares them with numbers."""
+    if not added or not filters:
+        return df
+    probe = df.head(0)
+    for f in filters:
+        try:
+            probe.filter(pl.sql_expr(f))
+        except Exception:  # polars raises several error types for a type mismatch
+            cols = [c for c in condition_columns(f) if c in added]
+            df = df.with_columns([pl.lit(None).alias(c) for c in cols])
+            probe = df.head(0)
+    return df
 
 
 def read_sdtm_dir(directory: str | os.PathLike[str], encoding: str = "auto") -> SdtmPackage:

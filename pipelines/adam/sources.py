@@ -32,10 +32,11 @@ import polars as pl
 from ..conditions import condition_columns, sql_condition
 from ..metadata.model import SpecError
 from .assertions import AdamInputError
+from .sheets import as_rows, parameters, row_where
 
 KINDS = ("event", "censor")
 BUILDERS = ("filter", "last_before_nact", "after_missed_assessments")
-SUBJECT = "USUBJID"
+from ..keys import SUBJECT
 SET_VARIABLES = ("EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR")
 BEFORE_START = ("ignore", "warn", "error")
 
@@ -124,55 +125,33 @@ LIBRARY: dict[str, TteSource] = {s.name: s for s in (
 )}
 
 
-def _params_text(value: str | None, where: str) -> tuple[tuple[str, str], ...]:
-    if not value:
-        return ()
-    out = []
-    for part in str(value).split(";"):
-        if not part.strip():
-            continue
-        k, sep, v = part.partition("=")
-        if not sep:
-            raise SpecError(f"{where}: parameter {part.strip()!r} is not key=value")
-        out.append((k.strip(), v.strip()))
-    return tuple(out)
-
-
-def resolve_sources(rows: Sequence[Mapping[str, Any]], where: str = "TTE Sources",
+def resolve_sources(rows: Sequence[Any], where: str = "TTE Sources",
                     builder_defaults: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, TteSource]:
     """The library plus the sheet's sources; a row naming a library source overrides its fields.
 
-    ``builder_defaults`` maps a builder name to parameters a row of that builder takes when it
-    does not give them itself (e.g. the new anticancer therapy declared once in Settings).
+    ``rows``: typed rows of the sheet (or dicts keyed by header). ``builder_defaults`` maps a
+    builder name to parameters a row of that builder takes when it does not give them itself
+    (e.g. the new anticancer therapy declared once in Settings).
     """
     sources = dict(LIBRARY)
     defaults = {k.lower(): dict(v) for k, v in (builder_defaults or {}).items()}
     cols = {"Kind": "kind", "Dataset": "dataset_name", "Date": "date", "Filter": "filter",
             "CNSR": "censor", "EVNTDESC": "evntdesc", "CNSDTDSC": "cnsdtdsc", "SRCDOM": "srcdom",
             "SRCVAR": "srcvar", "SRCSEQ": "srcseq", "Builder": "builder", "Before Start": "before_start"}
-    for i, r in enumerate(rows, start=2):
-        w = f"{where}, row {i}"
-        name = str(r.get("Name") or "").strip()
-        if not name:
-            raise SpecError(f"{w}: Name is required")
+    for row in as_rows(rows, "TTE Sources", where):
+        w = row_where(row)
+        name = row.text("Name", True)
         values: dict[str, Any] = {}
         for col, attr in cols.items():
-            v = r.get(col)
-            if v is None or (isinstance(v, str) and not v.strip()):
+            v = row.integer(col) if attr == "censor" else row.text(col)
+            if v is None:
                 continue
-            if attr == "censor":
-                try:
-                    v = int(float(v))
-                except ValueError:
-                    raise SpecError(f"{w}: CNSR {v!r} is not an integer") from None
-            elif attr in ("kind", "builder", "before_start"):
-                v = str(v).strip().lower()
+            if attr in ("kind", "builder", "before_start"):
+                v = v.lower()
             elif attr == "dataset_name":
-                v = str(v).strip().upper()
-            else:
-                v = str(v).strip()
+                v = v.upper()
             values[attr] = v
-        params = _params_text(r.get("Parameters"), w)
+        params = parameters(row)
         builder = values.get("builder") or (sources[name].builder if name in sources else "filter")
         if builder in defaults:
             given = dict(params)
@@ -207,6 +186,7 @@ class TteParameter:
     start_date: str = "RANDDT"
     start_filter: str | None = None
     population: str | None = None
+    dataset: str = "ADTTE"
 
     def __post_init__(self):
         w = f"TTE parameter {self.paramcd!r}"
@@ -225,35 +205,41 @@ class TteParameter:
         if len(set(cnsr)) != len(cnsr):
             raise AdamInputError(f"{w}: each censoring reason needs its own CNSR value, got {cnsr}")
 
-    @classmethod
-    def from_row(cls, r: Mapping[str, Any], sources: Mapping[str, TteSource], where: str) -> "TteParameter":
-        def text(c):
-            v = r.get(c)
-            if v is None:
-                return None
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            return str(v).strip() or None
+    @property
+    def sdtm_reads(self) -> dict[str, list[str]]:
+        """The datasets the parameter reads (start, sources, builder therapy) and their variables."""
+        out: dict[str, list[str]] = {}
 
+        def add(ds: str | None, *cols: str | None) -> None:
+            if ds:
+                out.setdefault(ds.upper(), [])
+                out[ds.upper()] += [c for c in cols if c and c not in out[ds.upper()]]
+
+        add(self.start_dataset, SUBJECT, self.start_date, *(filter_columns(self.start_filter) if self.start_filter else []))
+        for s in (*self.events, *self.censors):
+            add(s.dataset_name, SUBJECT, s.date, s.srcseq, *(filter_columns(s.filter) if isinstance(s.filter, str) else []))
+            p = s.param_dict
+            if p.get("therapy_dataset"):
+                tf = p.get("therapy_filter")
+                add(p["therapy_dataset"], SUBJECT, p.get("therapy_date"), *(filter_columns(tf) if tf else []))
+        return out
+
+    @classmethod
+    def from_row(cls, row, sources: Mapping[str, TteSource], dataset: str = "ADTTE") -> "TteParameter":
+        """The parameter of a typed row of sheet ``TTE Parameters``; ``dataset`` the default Dataset."""
         def names(c):
             out = []
-            for n in (text(c) or "").replace(";", ",").split(","):
-                n = n.strip()
-                if not n:
-                    continue
+            for n in row.names(c):
                 if n not in sources:
-                    raise SpecError(f"{where}: {c}: unknown source {n!r} (known: {', '.join(sorted(sources))})")
+                    raise row._err(c, f"unknown source {n!r} (known: {', '.join(sorted(sources))})")
                 out.append(sources[n])
             return tuple(out)
 
-        paramcd, param = text("PARAMCD"), text("PARAM")
-        if not paramcd or not param:
-            raise SpecError(f"{where}: PARAMCD and PARAM are required")
         try:
-            return cls(paramcd=paramcd, param=param, events=names("Events"), censors=names("Censors"),
-                       paramn=int(text("PARAMN")) if text("PARAMN") else None,
-                       start_dataset=(text("Start Dataset") or "ADSL").upper(),
-                       start_date=text("Start Date") or "RANDDT", start_filter=text("Start Filter"),
-                       population=text("Population"))
+            return cls(paramcd=row.text("PARAMCD", True), param=row.text("PARAM", True), events=names("Events"),
+                       censors=names("Censors"), paramn=row.integer("PARAMN"),
+                       start_dataset=(row.text("Start Dataset") or "ADSL").upper(),
+                       start_date=row.text("Start Date") or "RANDDT", start_filter=row.text("Start Filter"),
+                       population=row.text("Population"), dataset=(row.text("Dataset") or dataset).upper())
         except AdamInputError as exc:
-            raise SpecError(f"{where}: {exc}") from None
+            raise SpecError(f"{row_where(row)}: {exc}") from None

@@ -47,7 +47,7 @@ from .sources import (  # noqa: F401  (re-exported: the declarations' historical
     BEFORE_START, BUILDERS, KINDS, LIBRARY, SET_VARIABLES, TteParameter, TteSource, resolve_sources, sql_filter,
 )
 
-SUBJECT = "USUBJID"
+from ..keys import SUBJECT
 
 
 # ------------------------------------------------------------------------------ engine

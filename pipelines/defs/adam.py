@@ -1,7 +1,9 @@
-"""Group ``adam``: ADSL, ADTTE, ADRS and ADAE in one step (one multi_asset, subsettable).
+"""Group ``adam``: the ADaM datasets of the spec (sheet Dataset Builders) in one step (one
+multi_asset, subsettable).
 
-Inputs are the SDTM assets ``sdtm__<domain>`` that the ADaM stage reads and that the SDTM
-spec defines; the derivations are :func:`pipelines.adam.derive_adam`, the same call as the CLI.
+Each dataset's inputs are the SDTM assets ``sdtm__<domain>`` its configuration reads
+(:func:`pipelines.adam.plan`) that the SDTM spec defines, and the ADaM datasets it reads; the
+derivations are :func:`pipelines.adam.derive_adam`, the same call as the CLI.
 Each dataset has a blocking check ``conforms_to_spec`` (the pandera schema generated from
 ``specs/adam.xlsx``). The step writes a new version of ``$CDISC_OUTPUT_DIR/cuts/<cut>/adam/``
 and swaps it in only when every selected dataset passes. The XPT header timestamp is the data
@@ -16,8 +18,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from ..adam import SdtmPackage, derive_adam, load_config, validate_adam, write_adam
-from ..adam.pipeline import DATASETS
+from ..adam import SdtmPackage, derive_adam, load_config, plan, validate_adam, write_adam
 from ..cuts import Extract
 from ..fileio import sha256_file
 from ..metadata import load_spec
@@ -28,14 +29,12 @@ from .resources import StudyPaths
 
 GROUP = "adam"
 CHECK = "conforms_to_spec"
-# SDTM datasets the ADaM stage can read (specs/adam.xlsx sources); its inputs are those of them
-# that the SDTM spec defines.
-ADAM_READS = ("DM", "DS", "EX", "AE", "RS", "TU", "TR", "SS", "SV", "CM", "MH", "VS", "LB", "MI", "DD", "SUPPDM", "SUPPAE")
 
 
-def sdtm_inputs(sdtm_spec: Path = settings.SDTM_SPEC) -> list[str]:
+def sdtm_inputs(plans, sdtm_spec: Path = settings.SDTM_SPEC) -> dict[str, list[str]]:
+    """Per ADaM dataset, the SDTM datasets it reads that the SDTM spec defines."""
     defined = set(load_spec(sdtm_spec).datasets)
-    return [d for d in ADAM_READS if d in defined]
+    return {p.dataset: [d for d in p.sdtm if d in defined] for p in plans}
 
 
 def _cut_date(extract: Extract) -> dt.date | None:
@@ -70,28 +69,33 @@ def _metadata(name: str, df: pl.DataFrame, spec) -> dict:
 
 def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefinition:
     spec = load_spec(spec_path)
-    inputs = sdtm_inputs()
+    plans = plan(spec, load_config(spec_path))
+    datasets = [p.dataset for p in plans]
+    inputs = sdtm_inputs(plans)
     outs = {
         f"adam__{name.lower()}": dg.AssetOut(
             key=dg.AssetKey(f"adam__{name.lower()}"), group_name=GROUP, is_required=False,
             description=f"{name}: {spec.dataset(name).label} (ADaMIG 1.3)",
             metadata={"dagster/column_schema": table_schema(spec.dataset(name).variables)}, kinds={"polars"},
         )
-        for name in DATASETS
+        for name in datasets
     }
     checks = [
         dg.AssetCheckSpec(CHECK, asset=dg.AssetKey(f"adam__{name.lower()}"), blocking=True,
                           description="The ADaM spec's pandera schema (variables, types, codelists, keys)")
-        for name in DATASETS
+        for name in datasets
     ]
-    ins = {f"sdtm__{d.lower()}": dg.AssetIn(key=dg.AssetKey(f"sdtm__{d.lower()}")) for d in inputs}
+    read = sorted({d for ds in inputs.values() for d in ds})
+    ins = {f"sdtm__{d.lower()}": dg.AssetIn(key=dg.AssetKey(f"sdtm__{d.lower()}")) for d in read}
+    deps = {f"adam__{p.dataset.lower()}": {dg.AssetKey(f"sdtm__{d.lower()}") for d in inputs[p.dataset]}
+            | {dg.AssetKey(f"adam__{a.lower()}") for a in p.adam} for p in plans}
 
     @dg.multi_asset(name="adam_datasets", outs=outs, ins=ins, check_specs=checks, can_subset=True,
-                    partitions_def=DATA_CUTS)
+                    internal_asset_deps=deps, partitions_def=DATA_CUTS)
     def adam_datasets(context: dg.AssetExecutionContext, paths: StudyPaths, **sdtm):
         spec_now = load_spec(paths.spec_path("adam"))
         config = load_config(paths.spec_path("adam"))
-        selected = [n for n in DATASETS if f"adam__{n.lower()}" in {k.path[-1] for k in context.selected_asset_keys}]
+        selected = [n for n in datasets if f"adam__{n.lower()}" in {k.path[-1] for k in context.selected_asset_keys}]
         package = SdtmPackage({k.split("__", 1)[1].upper(): v for k, v in sdtm.items()}, origin="sdtm assets")
         result = derive_adam(package, spec_now, config, _cut_date(paths.extract(context.partition_key)), selected)
         for w in result.warnings:

@@ -491,20 +491,35 @@ def sheet_rows(path: str | os.PathLike[str], sheet: str, columns: Iterable[str],
     if sheet not in sheets:
         return []
     header, rows = sheets[sheet]
+    return _checked_rows(str(p), sheet, header, rows, columns, required)
+
+
+def dict_rows(rows: Iterable[Mapping[str, Any]], sheet: str, columns: Iterable[str], required: Iterable[str] = (),
+              where: str = "(memory)") -> list[_Row]:
+    """:func:`sheet_rows` for rows given as dicts keyed by header (tests, tools, in-memory specs):
+    the same header checks and the same typed rows, numbered as on a sheet (first data row 2)."""
+    rows = list(rows)
+    header = list(dict.fromkeys(k for r in rows for k in r))
+    return _checked_rows(where, sheet, header, [(i, tuple(r.get(h) for h in header)) for i, r in enumerate(rows, start=2)],
+                         columns, required, check_required=bool(rows))
+
+
+def _checked_rows(where: str, sheet: str, header: Sequence[Any], rows: Iterable[tuple[int, tuple]], columns: Iterable[str],
+                  required: Iterable[str], check_required: bool = True) -> list[_Row]:
     names = [str(h).strip() if h is not None and str(h).strip() else None for h in header]
     known = list(columns)
     unknown = [h for h in names if h is not None and h not in known]
     if unknown:
-        raise SpecError(f"{p}: sheet {sheet!r}: unknown column(s) {', '.join(map(repr, unknown))} "
+        raise SpecError(f"{where}: sheet {sheet!r}: unknown column(s) {', '.join(map(repr, unknown))} "
                         f"(known: {', '.join(known)})")
-    missing = [c for c in required if c not in names]
+    missing = [c for c in required if c not in names] if check_required else []
     if missing:
-        raise SpecError(f"{p}: sheet {sheet!r} lacks column(s) {', '.join(missing)}")
+        raise SpecError(f"{where}: sheet {sheet!r} lacks column(s) {', '.join(missing)}")
     out = []
     for number, values in rows:
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
             continue
-        out.append(_Row(str(p), sheet, number, {c: v for c, v in zip(names, values) if c}))
+        out.append(_Row(where, sheet, number, {c: v for c, v in zip(names, values) if c}))
     return out
 
 

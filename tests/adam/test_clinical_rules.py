@@ -197,28 +197,50 @@ SD_WINDOW = [
 ]
 
 
+def with_sd_window(config, sd_min: int, window: int):
+    """The study's configuration with another SD minimum and window on BOR and CBOR (a spec edit
+    of sheet Response Parameters)."""
+    def edit(p):
+        if p.rule not in ("best_response", "confirmed_best_response"):
+            return p
+        params = {**dict(p.params), "sd_min_days": str(sd_min), "sd_window_days": str(window)}
+        return dataclasses.replace(p, params=tuple(params.items()))
+    return dataclasses.replace(config, response_parameters=tuple(edit(p) for p in config.response_parameters))
+
+
 @pytest.mark.parametrize("case", SD_WINDOW, ids=[c[0] for c in SD_WINDOW])
 def test_sd_minimum_duration_with_visit_window(case):
     _, day, sd_min, window, bor = case
     spec, config = spec_and_config()
-    config = dataclasses.replace(config, settings=dataclasses.replace(config.settings, sd_min_days=sd_min, sd_window_days=window))
+    config = with_sd_window(config, sd_min, window)
     result = derive_adam(package([{"id": "0001", "rs": [(D(day), "SD")]}]), spec, config, CUT, ("ADSL", "ADRS"))
     adrs = result.datasets["ADRS"]
     assert adrs.filter(pl.col("PARAMCD") == "BOR").get_column("AVALC").to_list() == [bor]
     assert adrs.filter(pl.col("PARAMCD") == "CBOR").get_column("AVALC").to_list() == [bor]
 
 
-def test_sd_window_is_a_typed_setting():
-    from pipelines.adam.config import settings_from_rows
+def test_sd_window_is_a_typed_rule_parameter():
+    from pipelines.adam.config import config_from_sheets
     from pipelines.metadata import SpecError
 
-    assert settings_from_rows([{"Parameter": "sd_window_days", "Value": "10"}]).sd_earliest_day == 32
-    with pytest.raises(SpecError, match="sd_window_days must be between 0 and sd_min_days"):
-        settings_from_rows([{"Parameter": "sd_window_days", "Value": "50"}])
+    def params(text):
+        sheets = {"Dataset Builders": [{"Dataset": "ADSL", "Builder": "subject_level"}, {"Dataset": "ADRS", "Builder": "response"}],
+                  "Response Parameters": [{"PARAMCD": "OVR", "PARAM": "OVR", "Rule": "overall_response", "Filter": "RSTESTCD = 'OVRLRESP'"},
+                                          {"PARAMCD": "BOR", "PARAM": "BOR", "Rule": "best_response", "Parameters": text}]}
+        return config_from_sheets(sheets).response_parameters[1]
+
+    assert params("sd_window_days=10").criteria.sd_earliest_day == 32
+    with pytest.raises(SpecError, match="row 3, column 'Parameters'.*sd_window_days must be between 0 and sd_min_days"):
+        params("sd_window_days=50")
+    with pytest.raises(SpecError, match="row 3, column 'Parameters'.*sd_min_days must be a whole number"):
+        params("sd_min_days=six weeks")
+    with pytest.raises(SpecError, match="unknown parameter.*confirmation_days"):
+        params("confirmation_days=28")  # BOR is not confirmed
     with pytest.raises(SpecError, match="nact_dataset and nact_date are declared together"):
-        settings_from_rows([{"Parameter": "nact_dataset", "Value": "CM"}])
+        config_from_sheets({"Settings": [{"Parameter": "nact_dataset", "Value": "CM"}]})
     _, config = spec_and_config()
-    assert (config.settings.sd_min_days, config.settings.sd_window_days) == (42, 7)
+    bor = next(p for p in config.response_parameters if p.paramcd == "BOR")
+    assert (bor.criteria.sd_min_days, bor.criteria.sd_window_days) == (42, 7)
 
 
 # ------------------------------------------------------------------ ADRS.ADY

@@ -94,11 +94,14 @@ def test_a_rule_whose_date_variable_is_absent_is_reported_not_applied():
     ({"Dataset": "AE", "Date": "AESTDTC", "Action": "drop"}, "action must be one of"),
     ({"Dataset": "DM", "Date": "DTHDTC", "Action": "clear"}, "needs the variables to clear"),
     ({"Dataset": "AE", "Date": "AESTDTC", "Action": "record", "Clear": "AEENDTC"}, "only action 'clear'"),
-    ({"Dataset": "AE", "Action": "record"}, "Dataset and Date are required"),
+    ({"Dataset": "AE", "Date": " ", "Action": "record"}, "column 'Date': a value is required"),
+    ({"Dataset": "AE", "Action": "record"}, r"lacks column\(s\) Date"),
+    ({"Dataset": "AE", "Dat": "AESTDTC"}, r"unknown column\(s\) 'Dat'"),
     ({"Dataset": "DD", "Date": "DM.X.Y"}, "DATASET.VARIABLE"),
 ])
 def test_cut_sheet_errors_name_the_row(row, message):
-    with pytest.raises(SpecError, match=f"Data Cut, row 2: .*{message}"):
+    # the one sheet parser's errors: the cell, or the header (the sheet's cell-naming errors)
+    with pytest.raises(SpecError, match=f"sheet 'Data Cut'.*{message}"):
         cut_rules_from_rows([row])
 
 

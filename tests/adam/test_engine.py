@@ -93,8 +93,10 @@ def test_settings_are_typed_and_unknown_keys_refused():
     assert (s.trtemfl_window_days, s.trt_code("B"), s.data_cut_date) == (90, 2, d(2029, 6, 30))
     with pytest.raises(SpecError, match="unknown setting 'trtem_window'"):
         settings_from_rows([{"Parameter": "trtem_window", "Value": "30"}])
+    with pytest.raises(SpecError, match="row 2, column 'Parameter': unknown setting 'sd_min_days'"):
+        settings_from_rows([{"Parameter": "sd_min_days", "Value": "42"}])  # a response rule parameter now
     with pytest.raises(SpecError, match="not a valid int"):
-        settings_from_rows([{"Parameter": "sd_min_days", "Value": "six weeks"}])
+        settings_from_rows([{"Parameter": "trtemfl_window_days", "Value": "thirty"}])
 
 
 def test_derive_vars_merged_first_last_window_and_errors():

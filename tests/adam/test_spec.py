@@ -16,7 +16,8 @@ def test_config_sheets_agree_with_the_dataset_metadata():
     for term in config.aesi:
         assert term.variable in adae
         assert term.category in spec.codelist(term.variable).values
-    assert config.settings.irae_variable in adae
+    flags = config.build("ADAE").param_dict
+    assert flags["flag_variable"] in adae and flags["flag_sets"] in adae
     assert config.settings.control_armcd in dict(config.settings.trt_codes)
     assert sorted(spec.codelist("TRTN").decode_map().values()) == sorted(spec.codelist("TRT").values)
 
