@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from . import __version__
+from . import DISTRIBUTION, __version__
 from .fileio import sha256_file
 from .xpt.facts import read_xpt_facts
 
@@ -99,7 +99,7 @@ def build_run_manifest(
         "study": study,
         "cut": cut,
         "cut_date": cut_date,
-        "project": {"name": "nct07264075-cdisc", "version": __version__, **git_state(project_root)},
+        "project": {"name": DISTRIBUTION, "version": __version__, **git_state(project_root)},
         "python": platform.python_version(),
         "packages": package_versions(),
         "inputs": {

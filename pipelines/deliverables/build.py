@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import polars as pl
 
+from .. import source_system
 from ..metadata.model import Spec
 from ..metadata.validation import FAILURE_SCHEMA
 from .dataset_json import (
@@ -44,7 +44,6 @@ from ..xpt.facts import read_columns
 
 DEFINE_XML = "define.xml"
 DEFINE_HTML = "define.html"
-SOURCE_SYSTEM = "nct07264075-cdisc"
 
 
 def _empty() -> pl.DataFrame:
@@ -54,14 +53,6 @@ def _empty() -> pl.DataFrame:
 def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
     frames = [f for f in frames if f.height]
     return pl.concat(frames) if frames else _empty()
-
-
-@lru_cache(maxsize=1)
-def source_system_version() -> str:
-    try:
-        return importlib_metadata.version("nct07264075-cdisc")
-    except importlib_metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
-        return "0.0.0"
 
 
 # Datasets converted to Dataset-JSON at the same time.
@@ -117,7 +108,7 @@ def publish_define(
         raise ValueError(f"{directory}: the XPT headers carry no timestamp; pass `created` (the data cut)")
     t1 = time.perf_counter()
     build = build_define(spec, package, DefineOptions(
-        created=created, source_system=SOURCE_SYSTEM, source_system_version=source_system_version()))
+        created=created, source_system=source_system()[0], source_system_version=source_system()[1]))
     data = define_bytes(build.tree)
     define_path = write_bytes_atomic(directory / DEFINE_XML, data)
     t2 = time.perf_counter()
@@ -222,7 +213,7 @@ def publish_dataset_json(
             spec, facts, records=records if records is not None else 0, created=define.created,
             study_oid=define.study_oid, metadata_version_oid=define.metadata_version_oid,
             metadata_ref=DEFINE_XML, originator=spec.attribute("Originator"),
-            source_system=(SOURCE_SYSTEM, source_system_version()),
+            source_system=source_system(),
         )
         stem = facts.path.stem
         json_path = directory / f"{stem}.json"

@@ -138,7 +138,7 @@ def dataset_metadata(
     metadata_version_oid: str | None = None,
     metadata_ref: str | None = "define.xml",
     originator: str | None = None,
-    source_system: tuple[str, str] | None = ("nct07264075-cdisc", "0.1.0"),
+    source_system: tuple[str, str] | None = None,
 ) -> JsonDataset:
     """Dataset-JSON metadata of one XPT file: labels and lengths as written, the rest from the spec."""
     name = facts.path.stem.upper()

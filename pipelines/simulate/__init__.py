@@ -1,4 +1,4 @@
-"""Synthetic EDC extract generator for NCT07264075 (GORTEC 2024-04).
+"""Synthetic EDC extract generator, driven by a study configuration (pipelines/simulate/studies/<study>/).
 
 The pipeline's embedded default source while no patient data exists: one file per CRF form as
 described by ``specs/edc.xlsx``, faithful to the registry record and to published figures

@@ -9,10 +9,11 @@ reference and return its OID.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ... import source_system
 from ...metadata.model import Spec, WhereClause
 from .. import oids
 from ..package import PackageData
@@ -28,8 +29,8 @@ class DefineOptions:
 
     created: dt.datetime
     """CreationDateTime / AsOfDateTime: the data cut (e.g. the XPT header timestamp)."""
-    source_system: str = "nct07264075-cdisc"
-    source_system_version: str = "0.1.0"
+    source_system: str = field(default_factory=lambda: source_system()[0])
+    source_system_version: str = field(default_factory=lambda: source_system()[1])
     stylesheet: str | None = STYLESHEET
     """``xml-stylesheet`` href written in the prolog (the stylesheet is copied beside the file)."""
 
