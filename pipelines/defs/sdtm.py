@@ -30,8 +30,7 @@ import dagster as dg
 import polars as pl
 
 from ..cuts import Extract
-from ..editchecks import (as_failures, findings_markdown, findings_summary, format_findings, load_edit_checks,
-                          run_edit_checks)
+from ..editchecks import as_failures, findings_markdown, findings_summary, load_edit_checks, run_edit_checks
 from ..fileio import atomic_write
 from ..metadata import load_spec
 from ..sdtm import build_domains, infer_data_cut, load_mappings
@@ -102,11 +101,16 @@ def raw_file_names(extract_dir: Path, raw: dict[str, pl.DataFrame]) -> dict[str,
 
 
 def edit_check_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey, findings: pl.DataFrame) -> dict:
-    """Check metadata of one dataset's edit-check findings (errors and warnings, as Markdown);
-    warnings are logged at WARNING (errors are logged by :func:`check_result`)."""
+    """Check metadata of one dataset's edit-check findings (errors and warnings, as Markdown).
+
+    Warnings are logged at WARNING counted by check, without subject-level values: those go to
+    ERROR records only (:func:`check_result` logs the errors' failure table), to the check's
+    metadata and to ``edit_checks.csv``."""
     warnings = findings.filter(pl.col("severity") == "warning")
     if warnings.height:
-        context.log.warning(f"{key.to_user_string()}: {warnings.height} edit-check warning(s):\n" + format_findings(warnings))
+        by_check = "; ".join(f"{c} ({n})" for c, n in findings_summary(warnings).items())
+        context.log.warning(f"{key.to_user_string()}: {warnings.height} edit-check warning(s): {by_check} "
+                            f"(findings in the check's metadata and in {EDIT_CHECKS_FILE})")
     return {
         "edit_check_errors": dg.MetadataValue.int(findings.height - warnings.height),
         "edit_check_warnings": dg.MetadataValue.int(warnings.height),
