@@ -11,11 +11,10 @@ The engine knows nothing of a layer: the SDTM step runs it on the datasets it bu
 """
 
 from .dates import HELPERS
-from .engine import (FINDINGS_SCHEMA, as_failures, empty_findings, findings_markdown, findings_summary, format_findings,
-                     run_edit_checks)
+from .engine import FINDINGS_SCHEMA, as_failures, empty_findings, findings_markdown, findings_summary, run_edit_checks
 from .sheet import BUILTINS, EditCheck, EditChecks, Fact, load_edit_checks
 
 __all__ = [
     "BUILTINS", "EditCheck", "EditChecks", "FINDINGS_SCHEMA", "Fact", "HELPERS", "as_failures", "empty_findings",
-    "findings_markdown", "findings_summary", "format_findings", "load_edit_checks", "run_edit_checks",
+    "findings_markdown", "findings_summary", "load_edit_checks", "run_edit_checks",
 ]

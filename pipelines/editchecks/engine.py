@@ -200,22 +200,10 @@ def findings_markdown(findings: pl.DataFrame, limit: int = 100) -> str:
     return head + body + more
 
 
-def format_findings(findings: pl.DataFrame, limit: int = 20) -> str:
-    """One line per finding (for logs): check, dataset record, subject, raw source, values, message."""
-    lines = [
-        f"{r['check_id']} ({r['severity']}) {r['dataset']} record {r['record']} (subject {r['USUBJID']}; raw "
-        f"{r['raw_file'] or r['raw_form']} record {r['raw_record']}): {r['values']}: {r['message']}"
-        for r in findings.head(limit).iter_rows(named=True)
-    ]
-    if findings.height > limit:
-        lines.append(f"... and {findings.height - limit} more in edit_checks.csv")
-    return "\n".join(lines)
-
-
 def findings_summary(findings: pl.DataFrame) -> dict[str, int]:
     """Findings counted per check id (sheet order kept by first appearance)."""
     return {k: n for k, n in findings.group_by("check_id", maintain_order=True).len().iter_rows()}
 
 
-__all__ = ["BUILTINS", "FINDINGS_SCHEMA", "as_failures", "empty_findings", "fact_tables", "findings_markdown", "format_findings",
+__all__ = ["BUILTINS", "FINDINGS_SCHEMA", "as_failures", "empty_findings", "fact_tables", "findings_markdown",
            "findings_summary", "run_edit_checks"]
