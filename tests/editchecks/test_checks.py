@@ -128,6 +128,19 @@ def test_check_fires_on_the_bad_record_only(check_id):
         assert f["values"].split("; ")[0].startswith(check.variables[0] + "=")
 
 
+@pytest.mark.parametrize("dthdtc, eos_form, fires", [
+    ("2026-05-01", "2026-05-01", False),
+    ("2026-05-03", "2026-05-01", True),   # both complete: they must agree
+    ("2026-04", "2026-05-10", False),     # day unknown: the end-of-study form holds the date it was recorded
+    ("2026-04", "2026-04-20", False),
+    ("2026-06", "2026-05-10", True),      # recorded before the death
+])
+def test_death_dates_of_the_death_and_end_of_study_forms(dthdtc, eos_form, fires):
+    data = changed(SPEC, ("DM", 1, {"DTHDTC": dthdtc}), ("DS", 6, {"DSDTC": eos_form, "DSSTDTC": dthdtc}))
+    findings = _run(data).filter(pl.col("check_id") == "DM07")
+    assert findings.height == int(fires)
+
+
 def test_severities_as_a_data_manager_would_set_them():
     # impossible data is an error, implausible data a warning
     errors = {"DM01", "DM02", "AE01", "AE02", "EX01", "EX04", "EX05", "TR01", "RS01", "RS02", "RS03", "DM07", "AE06"}
