@@ -85,8 +85,9 @@ def _values(check: EditCheck) -> pl.Expr:
     return pl.concat_str(parts, separator="; ") if parts else pl.lit("")
 
 
-def _evaluate(name: str, frame: pl.DataFrame, checks: list[tuple[int, EditCheck]], tables: Mapping[tuple, pl.DataFrame],
-              facts: Mapping[str, Fact], cut: str | None, trace: pl.DataFrame | None) -> list[pl.DataFrame]:
+def _plan(frame: pl.DataFrame, checks: list[tuple[int, EditCheck]], tables: Mapping[tuple, pl.DataFrame],
+          facts: Mapping[str, Fact], cut: str | None, trace: pl.DataFrame | None) -> pl.LazyFrame:
+    """The checked records with one boolean column ``__hit<i>`` per check and what findings show."""
     lf = frame.lazy().with_row_index("__record", offset=1)
     if trace is not None and trace.height == frame.height and {"raw_form", "raw_record"} <= set(trace.columns):
         lf = pl.concat([lf, trace.lazy().select("raw_form", "raw_record")], how="horizontal")
@@ -115,23 +116,35 @@ def _evaluate(name: str, frame: pl.DataFrame, checks: list[tuple[int, EditCheck]
         for _, c in checks for h in c.helpers
     ])
     lf = lf.with_columns([sql_condition(c.sql, f"{c.where}, column 'Condition'").alias(f"__hit{i}") for i, c in checks])
+    # only what the findings show is kept: the columns not read are never gathered by the joins
+    keep = ["__record", "raw_form", "raw_record", *([SUBJECT] if SUBJECT in frame.columns else [])]
+    keep += [v for _, c in checks for v in c.variables] + [f"__hit{i}" for i, _ in checks]
+    lf = lf.select(list(dict.fromkeys(keep)))
+    schema = _schema(lf, checks)
+    for i, c in checks:
+        if schema[f"__hit{i}"] not in (pl.Boolean, pl.Null):
+            raise SpecError(f"{c.where}, column 'Condition': {c.condition!r} is {schema[f'__hit{i}']}, not TRUE/FALSE")
+    return lf
+
+
+def _schema(lf: pl.LazyFrame, checks: list[tuple[int, EditCheck]]) -> pl.Schema:
     try:
-        evaluated = lf.collect(engine="in-memory")
+        return lf.collect_schema()
     except pl.exceptions.PolarsError as exc:
-        raise SpecError(f"edit checks on {name} ({', '.join(c.id for _, c in checks)}): the conditions cannot be "
-                        f"evaluated ({exc})") from None
+        raise SpecError(f"edit checks {', '.join(c.id for _, c in checks)} ({checks[0][1].where}...): the conditions "
+                        f"cannot be evaluated ({exc})") from None
+
+
+def _findings(name: str, evaluated: pl.DataFrame, checks: list[tuple[int, EditCheck]]) -> list[pl.DataFrame]:
     out = []
     for i, c in checks:
-        dtype = evaluated.schema[f"__hit{i}"]
-        if dtype not in (pl.Boolean, pl.Null):
-            raise SpecError(f"{c.where}, column 'Condition': {c.condition!r} is {dtype}, not TRUE/FALSE")
         hits = evaluated.filter(pl.col(f"__hit{i}").fill_null(False))
         if hits.height == 0:
             continue
         out.append(hits.select(
             pl.lit(i).alias("__order"), pl.lit(c.id).alias("check_id"), pl.lit(c.severity).alias("severity"),
             pl.lit(name).alias("dataset"), pl.col("__record").cast(pl.Int64).alias("record"),
-            (pl.col(SUBJECT) if SUBJECT in frame.columns else pl.lit(None)).cast(pl.String).alias(SUBJECT),
+            (pl.col(SUBJECT) if SUBJECT in evaluated.columns else pl.lit(None)).cast(pl.String).alias(SUBJECT),
             pl.lit(", ".join(c.variables)).alias("variables"), _values(c).alias("values"),
             pl.lit(c.message).alias("message"), pl.col("raw_form").cast(pl.String),
             pl.col("raw_record").cast(pl.Int64),
@@ -162,9 +175,13 @@ def run_edit_checks(
     by_dataset: dict[str, list[tuple[int, EditCheck]]] = defaultdict(list)
     for i, c in enumerate(checks.checks):
         by_dataset[c.dataset].append((i, c))
-    parts = []
-    for name, group in by_dataset.items():
-        parts += _evaluate(name, data[name], group, tables, checks.facts, cut, (traces or {}).get(name))
+    plans = [_plan(data[name], group, tables, checks.facts, cut, (traces or {}).get(name))
+             for name, group in by_dataset.items()]
+    try:  # the datasets in parallel
+        evaluated = pl.collect_all(plans, engine="in-memory")
+    except pl.exceptions.PolarsError as exc:
+        raise SpecError(f"{checks.path}: the edit checks cannot be evaluated ({exc})") from None
+    parts = [f for (name, group), frame in zip(by_dataset.items(), evaluated) for f in _findings(name, frame, group)]
     if not parts:
         return empty_findings()
     findings = pl.concat(parts).sort("__order", "record").drop("__order")
