@@ -121,6 +121,7 @@ def edit_check_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey, fin
 
 def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path = settings.MAPPINGS_DIR) -> dg.AssetsDefinition:
     spec = load_spec(spec_path)
+    load_edit_checks(spec_path, spec)  # a bad check definition is found when the code location loads
     mappings = load_mappings(mappings_dir)
     datasets = list(spec.datasets)
     all_forms = sorted({f for d in datasets for f in forms_read(mappings, d)})

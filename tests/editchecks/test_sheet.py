@@ -124,3 +124,14 @@ def test_a_new_check_is_a_new_row(tmp_path):
     findings = run_edit_checks(checks, changed(spec, ("AE", 0, {"AESTDTC": "2026-06-01", "AEENDTC": None})), data_cut=CUT)
     assert findings.select("check_id", "record", "USUBJID", "values").rows() == [
         ("AE99", 1, S1, "LAST_EX_START_DTC=2026-02-10T10:00; AESTDTC=2026-06-01")]
+
+
+def test_the_spec_check_command_reports_a_bad_check_without_a_traceback(tmp_path, capsys):
+    from pipelines.metadata.__main__ import main
+
+    path = workbook(tmp_path, checks=[{**CHECK, "Condition": "AESTDT IS NULL"}])
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "sheet 'Edit Checks', row 2, column 'Condition'" in err and "Traceback" not in err
+    assert main(["check", str(workbook(tmp_path))]) == 0
+    assert "1 edit checks, 1 facts: OK" in capsys.readouterr().out
