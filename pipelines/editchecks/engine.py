@@ -23,14 +23,13 @@ from ..conditions import sql_condition
 from ..metadata.model import SpecError
 from ..metadata.validation import FAILURE_SCHEMA, empty_failures
 from .dates import helper_expr, literal_bounds, with_bounds
-from .sheet import BUILTINS, SUBJECT, EditCheck, EditChecks, Fact, _is_literal
+from .sheet import CUT, SUBJECT, EditCheck, EditChecks, Fact, is_literal
 
 FINDINGS_SCHEMA = {
     "check_id": pl.String, "severity": pl.String, "dataset": pl.String, "record": pl.Int64,
     "USUBJID": pl.String, "variables": pl.String, "values": pl.String, "message": pl.String,
     "raw_form": pl.String, "raw_file": pl.String, "raw_record": pl.Int64,
 }
-CUT = "DCUTDTC"
 
 
 def empty_findings() -> pl.DataFrame:
@@ -106,8 +105,8 @@ def _plan(frame: pl.DataFrame, checks: list[tuple[int, EditCheck]], tables: Mapp
     args = dict.fromkeys(a for _, c in checks for h in c.helpers for a in h.args)
     constants = {}
     for a in args:
-        if _is_literal(a) or a == CUT:
-            lo, hi = literal_bounds(a[1:-1] if _is_literal(a) else cut)
+        if is_literal(a) or a == CUT:
+            lo, hi = literal_bounds(a[1:-1] if is_literal(a) else cut)
             constants[f"{_bound(a)}_lo"], constants[f"{_bound(a)}_hi"] = pl.lit(lo, pl.Date), pl.lit(hi, pl.Date)
     lf = with_bounds(lf.with_columns(**constants), {_bound(a): a for a in args if a in frame.columns})
     lf = lf.with_columns([
@@ -222,5 +221,5 @@ def findings_summary(findings: pl.DataFrame) -> dict[str, int]:
     return {k: n for k, n in findings.group_by("check_id", maintain_order=True).len().iter_rows()}
 
 
-__all__ = ["BUILTINS", "FINDINGS_SCHEMA", "as_failures", "empty_findings", "fact_tables", "findings_markdown",
+__all__ = ["FINDINGS_SCHEMA", "as_failures", "empty_findings", "fact_tables", "findings_markdown",
            "findings_summary", "run_edit_checks"]

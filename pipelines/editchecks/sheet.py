@@ -54,7 +54,8 @@ CHECK_COLUMNS = ("ID", "Datasets", "Condition", "Severity", "Variables", "Messag
 FACT_COLUMNS = ("Fact", "Dataset", "Value", "Filter", "Aggregate", "By", "Description")
 AGGREGATES = ("min", "max", "first", "last", "sum", "count", "n_unique")
 SEVERITIES = ("error", "warning")
-BUILTINS = {"DCUTDTC": "the data cut date (ISO 8601), null when the cut is not known"}
+CUT = "DCUTDTC"
+BUILTINS = {CUT: "the data cut date (ISO 8601), null when the cut is not known"}
 SUBJECT = "USUBJID"
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -112,7 +113,8 @@ class EditChecks:
     path: str = "(memory)"
 
 
-def _is_literal(arg: str) -> bool:
+def is_literal(arg: str) -> bool:
+    """A helper argument that is a quoted date, not a name."""
     return len(arg) >= 2 and arg[0] == arg[-1] == "'"
 
 
@@ -149,7 +151,7 @@ def rewrite_helpers(text: str, where: str, prefix: str = "__ec_") -> tuple[str, 
                             f"not expressions: {text!r}")
         args = tuple(a.strip() for a in inner.split(","))
         arity, _ = HELPERS[word.upper()]
-        if len(args) != arity or not all(_NAME.match(a) or _is_literal(a) for a in args):
+        if len(args) != arity or not all(_NAME.match(a) or is_literal(a) for a in args):
             raise SpecError(f"{where}: {word.upper()} takes {arity} argument(s), each a variable or fact name "
                             f"or a quoted date, got {word}({inner})")
         call = (word.upper(), args)
@@ -221,7 +223,7 @@ def _check(row, spec: Spec, facts: Mapping[str, Fact], ids: set[str]) -> EditChe
     sql, helpers = rewrite_helpers(condition, w, prefix=f"__ec{row.number}_")
     placeholders = {h.column for h in helpers}
     used = [c for c in names_read(sql, w) if c not in placeholders]
-    used += [a for h in helpers for a in h.args if not _is_literal(a) and a not in used]
+    used += [a for h in helpers for a in h.args if not is_literal(a) and a not in used]
 
     def known(name: str, column: str) -> None:
         if name not in variables and name not in facts and name not in BUILTINS:
@@ -229,6 +231,9 @@ def _check(row, spec: Spec, facts: Mapping[str, Fact], ids: set[str]) -> EditChe
 
     for name in used:
         known(name, "Condition")
+    for h in helpers:
+        for a in h.args:
+            _date_argument(row, spec, primary, facts, h.function, a)
     reported = tuple(v.upper() for v in row.names("Variables")) or tuple(used)
     for name in reported:
         known(name, "Variables")
@@ -249,6 +254,29 @@ def _check(row, spec: Spec, facts: Mapping[str, Fact], ids: set[str]) -> EditChe
         message=row.text("Message", True), variables=reported, helpers=helpers, facts=used_facts,
         description=row.text("Description"), where=f"{row.where}: sheet {CHECKS_SHEET!r}, row {row.number}",
     )
+
+
+def _date_argument(row, spec: Spec, primary: str, facts: Mapping[str, Fact], function: str, arg: str) -> None:
+    """A helper reads dates: ISO 8601 variables, facts that are such a variable's value, DCUTDTC or
+    a quoted ISO date; anything else would make the helper silently null."""
+    def bad(why: str) -> SpecError:
+        return row._err("Condition", f"{function} reads {arg}, {why}")
+
+    if is_literal(arg):
+        if not re.match(r"^\d{4}(-\d{2}(-\d{2})?)?$", arg[1:-1]):
+            raise bad("which is not an ISO 8601 date ('2027', '2027-06' or '2027-06-30')")
+        return
+    if arg == CUT:
+        return
+    if arg in facts:
+        f = facts[arg]
+        if f.aggregate in ("count", "n_unique", "sum"):
+            raise bad(f"a {f.aggregate} (fact {arg}), not a date")
+        if f.value in spec.datasets[f.dataset].variable_names and not spec.datasets[f.dataset].variable(f.value).is_iso8601:
+            raise bad(f"the {f.aggregate} of {f.dataset}.{f.value}, which is not an ISO 8601 date variable")
+        return
+    if not spec.datasets[primary].variable(arg).is_iso8601:
+        raise bad(f"which is not an ISO 8601 date variable of {primary}")
 
 
 _CACHE: dict[tuple[str, int, int], EditChecks] = {}
