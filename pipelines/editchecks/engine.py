@@ -99,7 +99,8 @@ def _plan(frame: pl.DataFrame, checks: list[tuple[int, EditCheck]], tables: Mapp
         columns = [c for c in table.columns if c in keys or any(c == f or c.startswith(_bound(f) + "_") for f in wanted)]
         lf = lf.join(table.lazy().select(columns), on=keys, how="left")  # findings are sorted by record at the end
     counts = [f for _, c in checks for f in c.facts if facts[f].aggregate in ("count", "n_unique")]
-    lf = lf.with_columns([pl.col(f).fill_null(0) for f in dict.fromkeys(counts)] + [pl.lit(cut, pl.String).alias(CUT)])
+    lf = lf.with_columns([pl.col(f).fill_null(0) for f in dict.fromkeys(counts)]
+                         + ([] if CUT in frame.columns else [pl.lit(cut, pl.String).alias(CUT)]))
     # each date a helper reads: a variable of the dataset is parsed here, once; a fact came
     # with its bounds; DCUTDTC and quoted dates are constants
     args = dict.fromkeys(a for _, c in checks for h in c.helpers for a in h.args)

@@ -248,7 +248,7 @@ def _check(row, spec: Spec, facts: Mapping[str, Fact], ids: set[str]) -> EditChe
                                         f"{', '.join(missing)}")
     unused = [d for d in reads if d != primary and d not in {facts[n].dataset for n in used_facts}]
     if unused:
-        raise row._err("Datasets", f"{', '.join(unused)} listed but no fact of it is read by the condition")
+        raise row._err("Datasets", f"{', '.join(unused)} listed but no fact of it is read by the check")
     return EditCheck(
         id=cid, dataset=primary, reads=reads, condition=condition, sql=sql, severity=severity,
         message=row.text("Message", True), variables=reported, helpers=helpers, facts=used_facts,

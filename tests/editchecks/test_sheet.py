@@ -58,7 +58,7 @@ ERRORS = [
     ("fact of a dataset not listed", [FACT], [{**CHECK, "Datasets": "AE"}],
      r"row 2, column 'Datasets': the check reads fact DEATH_DTC of DM: list DM"),
     ("dataset listed but not read", [FACT], [{**CHECK, "Condition": "BEFORE(AEENDTC, AESTDTC)"}],
-     r"row 2, column 'Datasets': DM listed but no fact of it is read"),
+     r"row 2, column 'Datasets': DM listed but no fact of it is read by the check"),
     ("bad severity", [FACT], [{**CHECK, "Severity": "fatal"}], r"row 2, column 'Severity': 'fatal' is not error or warning"),
     ("duplicate id", [FACT], [CHECK, CHECK], r"row 3, column 'ID': check 'AE01' is declared twice"),
     ("no message", [FACT], [{**CHECK, "Message": " "}], r"row 2, column 'Message': a value is required"),
