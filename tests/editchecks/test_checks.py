@@ -42,6 +42,7 @@ CASES: dict[str, tuple[list, list | None]] = {
     "AE07": ([("AE", 1, {"AEENDTC": "2026-04-28"})], None),
     "AE08": ([("AE", 1, {"AEOUT": "NOT RECOVERED/NOT RESOLVED"})], None),
     "AE09": ([("AE", 1, {"AESER": "N"})], None),
+    "AE10": ([("AE", 0, {"USUBJID": S3})], None),
     "CM01": ([("CM", 0, {"CMENDTC": "2026-01"})], None),
     "CM02": ([("CM", 0, {"CMTRT": " "})], None),
     "CM03": ([("CM", 0, {"USUBJID": S2, "CMSTDTC": "2026-05-05", "CMENDTC": None})], None),
