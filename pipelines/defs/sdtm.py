@@ -9,11 +9,15 @@ blocking checks:
 ``conforms_to_spec``
     the values the mapping rules could not map, and the pandera schema generated from the spec;
 ``cross_domain``
-    USUBJID in DM, --SEQ unique, --DY from DM.RFSTDTC, death agreement DM/DS/AE, SUPP-- parents.
+    USUBJID in DM, --SEQ unique, --DY from DM.RFSTDTC, death agreement DM/DS/AE, SUPP-- parents;
+``edit_checks``
+    the clinical edit checks of the spec's sheet ``Edit Checks`` (:mod:`pipelines.editchecks`):
+    findings of severity ``error`` fail it, ``warning`` findings are reported and logged.
 
 The step writes a new version of ``$CDISC_OUTPUT_DIR/cuts/<cut>/sdtm/`` (``<dataset>.xpt``,
 ``reconciliation.csv``, ``traceability.parquet``) and swaps it in only when every selected
-dataset passes both checks; otherwise the previous version stays as it was. The XPT header
+dataset passes its checks; otherwise the previous version stays as it was. Every edit-check
+finding of the cut, warnings included, is written to ``edit_checks.csv`` in the layer. The XPT header
 timestamp is the data cut date: the ``cut`` of the extract's manifest.json, else the latest
 complete date in the extract.
 """
@@ -26,11 +30,14 @@ import dagster as dg
 import polars as pl
 
 from ..cuts import Extract
+from ..editchecks import as_failures, findings_markdown, findings_summary, load_edit_checks, run_edit_checks
+from ..fileio import atomic_write
 from ..metadata import load_spec
 from ..sdtm import build_domains, infer_data_cut, load_mappings
 from ..sdtm.output import sha256_file, write_reconciliation
 from ..sdtm.validation import validate_cross_domain, validate_schema
 from ..metadata.validation import FAILURE_SCHEMA, empty_failures
+from ..raw.reader import find_form_file
 from ..xpt import write_xpt
 from . import settings
 from .checks import check_result, table_schema
@@ -40,6 +47,8 @@ from .resources import StudyPaths
 GROUP = "sdtm"
 CHECK = "conforms_to_spec"
 CROSS_CHECK = "cross_domain"
+EDIT_CHECK = "edit_checks"
+EDIT_CHECKS_FILE = "edit_checks.csv"
 
 
 def asset_key(dataset: str) -> dg.AssetKey:
@@ -85,8 +94,34 @@ def _recon_markdown(recon: pl.DataFrame) -> str:
     return head + rows
 
 
+def raw_file_names(extract_dir: Path, raw: dict[str, pl.DataFrame]) -> dict[str, str]:
+    """Raw form -> the name of its file in the extract (forms without a file are left out)."""
+    found = {form: find_form_file(Path(extract_dir), form) for form in raw}
+    return {form: p.name for form, p in found.items() if p is not None}
+
+
+def edit_check_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey, findings: pl.DataFrame) -> dict:
+    """Check metadata of one dataset's edit-check findings (errors and warnings, as Markdown).
+
+    Warnings are logged at WARNING counted by check, without subject-level values: those go to
+    ERROR records only (:func:`check_result` logs the errors' failure table), to the check's
+    metadata and to ``edit_checks.csv``."""
+    warnings = findings.filter(pl.col("severity") == "warning")
+    if warnings.height:
+        by_check = "; ".join(f"{c} ({n})" for c, n in findings_summary(warnings).items())
+        context.log.warning(f"{key.to_user_string()}: {warnings.height} edit-check warning(s): {by_check} "
+                            f"(findings in the check's metadata and in {EDIT_CHECKS_FILE})")
+    return {
+        "edit_check_errors": dg.MetadataValue.int(findings.height - warnings.height),
+        "edit_check_warnings": dg.MetadataValue.int(warnings.height),
+        "findings_by_check": dg.MetadataValue.json(findings_summary(findings)),
+        "findings": dg.MetadataValue.md(findings_markdown(findings) if findings.height else "No finding."),
+    }
+
+
 def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path = settings.MAPPINGS_DIR) -> dg.AssetsDefinition:
     spec = load_spec(spec_path)
+    load_edit_checks(spec_path, spec)  # a bad check definition is found when the code location loads
     mappings = load_mappings(mappings_dir)
     datasets = list(spec.datasets)
     all_forms = sorted({f for d in datasets for f in forms_read(mappings, d)})
@@ -106,6 +141,9 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                                         description="Mapping rules applied without loss; the SDTM spec's pandera schema"))
         checks.append(dg.AssetCheckSpec(CROSS_CHECK, asset=asset_key(d), blocking=True,
                                         description="USUBJID in DM, --SEQ, --DY, death agreement DM/DS/AE, SUPP-- parents"))
+        checks.append(dg.AssetCheckSpec(EDIT_CHECK, asset=asset_key(d), blocking=True,
+                                        description="Clinical edit checks of the spec's sheet 'Edit Checks': "
+                                                    "errors block, warnings are reported"))
 
     @dg.multi_asset(name="sdtm_domains", outs=outs, ins=ins, check_specs=checks, can_subset=True,
                     internal_asset_deps=deps, partitions_def=DATA_CUTS)
@@ -119,6 +157,10 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
         # Everything is built (milliseconds to seconds) so that the cross-domain checks of a subset
         # see the datasets they compare with; only the selected ones are returned and written.
         results = build_domains(raw, spec_now, mappings_now, data_cut=cut)
+        findings = run_edit_checks(
+            load_edit_checks(paths.spec_path("sdtm"), spec_now), {k: v.data for k, v in results.items()},
+            data_cut=cut, traces={k: v.trace for k, v in results.items()},
+            raw_files=raw_file_names(paths.extract(context.partition_key).path, raw))
         timestamp = cut or dt.date(1960, 1, 1)
         events = []
         with paths.layer(context.partition_key, "sdtm") as layer:
@@ -137,7 +179,9 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                     "data_cut_date": dg.MetadataValue.text(str(cut)),
                     "mapping": dg.MetadataValue.path(str(Path(paths.mappings_dir) / mappings_now.domains[name].path)),
                 }
-                events.append((name, key, r.data, md, spec_failures, cross, spec_failures.height == 0 and cross.height == 0))
+                edit = as_failures(findings, name, "error")
+                events.append((name, key, r.data, md, spec_failures, cross, edit,
+                               spec_failures.height == 0 and cross.height == 0 and edit.height == 0))
             all_passed = all(e[-1] for e in events)
             if all_passed:
                 # one file at a time: writing two at once saved 6 s of 100 at 78,000 subjects
@@ -147,8 +191,9 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                     md["xpt"] = dg.MetadataValue.path(str(layer.link / w.path.name))
                     md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(w.path))
                 write_reconciliation({n: results[n] for n in selected}, layer.path)
+                atomic_write(layer.path / EDIT_CHECKS_FILE, lambda tmp: findings.write_csv(tmp))
                 layer.commit()
-        for name, key, data, md, spec_failures, cross, passed in events:
+        for name, key, data, md, spec_failures, cross, edit, passed in events:
             if not all_passed:
                 md["xpt"] = dg.MetadataValue.text(
                     "not written: a blocking check failed in this step; the previous version of the layer is kept"
@@ -158,6 +203,8 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
             yield dg.Output(data if all_passed else None, output_name=key.path[-1], metadata=md)
             yield check_result(context, key, CHECK, spec_failures, f"{name} mapping and spec validation")
             yield check_result(context, key, CROSS_CHECK, cross, f"{name} cross-domain rules")
+            yield check_result(context, key, EDIT_CHECK, edit, f"{name} edit checks",
+                               edit_check_metadata(context, key, findings.filter(pl.col("dataset") == name)))
 
     return sdtm_domains
 

@@ -1,6 +1,6 @@
 """``python -m pipelines.metadata dump SPEC.xlsx [SHEET]``: print a workbook as text.
 
-``check SPEC.xlsx`` loads a workbook and reports its errors; ``merge BASE OURS THEIRS`` merges
+``check SPEC.xlsx`` loads a workbook, its edit checks included, and reports its errors; ``merge BASE OURS THEIRS`` merges
 three versions row by row (:mod:`pipelines.metadata.merge`, a git merge driver).
 
 Also usable as a git textconv so spec changes show as readable diffs::
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .model import SpecError
 from .workbook import iter_sheet_names, read_sheet, load_spec
 
 
@@ -52,10 +53,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.ours}: conflict in {c}", file=sys.stderr)
         return 1 if conflicts else 0
     else:
-        spec = load_spec(args.path)
+        from ..editchecks import load_edit_checks
+
+        try:
+            spec = load_spec(args.path)
+            checks = load_edit_checks(args.path, spec)
+        except SpecError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(f"{args.path}: {len(spec.datasets)} datasets, "
               f"{sum(len(d.variables) for d in spec.datasets.values())} variables, "
-              f"{len(spec.codelists)} codelists, {len(spec.methods)} methods: OK")
+              f"{len(spec.codelists)} codelists, {len(spec.methods)} methods, "
+              f"{len(checks.checks)} edit checks, {len(checks.facts)} facts: OK")
     return 0
 
 

@@ -151,7 +151,7 @@ def test_dagster_assets_materialize_with_passing_blocking_checks(generated_extra
     assert result.success
     checks = result.get_asset_check_evaluations()
     sdtm_checks = [c for c in checks if c.asset_key.to_user_string().startswith("sdtm__")]
-    assert len(sdtm_checks) == 2 * len(SPEC.datasets)
+    assert len(sdtm_checks) == 3 * len(SPEC.datasets)  # conforms_to_spec, cross_domain, edit_checks
     assert all(c.passed for c in sdtm_checks), [c.asset_key.to_user_string() for c in sdtm_checks if not c.passed]
     layer = out / "cuts" / cut / "sdtm"
     for name in SPEC.datasets:
