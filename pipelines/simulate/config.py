@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.study import study
 
+from .labs_config import Labs  # the labs: section (laboratory results, pipelines/simulate/labs.py)
+
 DEFAULT_CONFIG = study().simulate_dir / "study.yaml"  # the selected study's (pipelines.study)
 
 Weights = dict[int, float]
@@ -324,6 +326,7 @@ class StudyConfig(_Model):
     subsequent_therapy: SubsequentTherapy
     safety: Safety
     partial_dates: PartialDates
+    labs: Labs | None = None  # no LB form without it
     base_dir: Path = Field(default=DEFAULT_CONFIG.parent, exclude=True)
 
     @model_validator(mode="after")

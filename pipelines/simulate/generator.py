@@ -22,6 +22,8 @@ from .assemble import assemble_forms, check_config_against_spec
 from .config import StudyConfig, load_config
 from .exposure import (EOT_DEATH, EOT_LOST, EOT_OTHER, EOT_PD, EOT_PHYSICIAN, EOT_WITHDRAWAL, build_exposure,
                        end_of_treatment, plan_cycles)
+from .labs import build_labs  # laboratory results: the LB form (labs: section)
+from .labs_tables import LabTables
 from .followup import CAUSE_AE, build_followup, build_subsequent_therapy, death_causes
 from .frames import form_frame
 from .population import simulate_screening
@@ -54,6 +56,7 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     spec = spec if spec is not None else default_spec()
     check_config_against_spec(cfg, spec)
     tables = SafetyTables.load(cfg, drug_slots(cfg, spec.codelist("EXTRT").values))
+    lab_tables = LabTables.load(cfg, spec) if cfg.labs else None  # labs: checked before anything is drawn
     rng = Streams(seed)
     cut_day = D.day_number(cutoff)
 
@@ -90,6 +93,8 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     fuf = build_followup(cfg, rng["followup"], sidx, rand, end.eot_day, treated, death, cause, withdrawal, lost,
                          cut_day)
     cm = build_subsequent_therapy(cfg, rng["subsequent"], sidx, end.eot_day, treated, tum.pd_day, data_end, cut_day)
+    # laboratory results (labs.py, own random stream): the LB form and its unscheduled visits (SV)
+    lab = build_labs(cfg, rng["labs"], lab_tables, pop, sidx, plan.first, end.n_cycles, ae, exf) if lab_tables else {}
 
     # visit dates: screening, dosing visits, tumour assessments, EOT visit, follow-up contacts
     scrn = form_frame(np.arange(pop.n), "SCRN", pop.consent, -1, VISDAT=pop.consent)
@@ -98,7 +103,7 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
 
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in spec.datasets}
     parts["SV"] += [scrn, ta]
-    for source in (pop.forms, tum.forms, exf, fuf, {"RAND": alloc.frame, "AE": ae, "CM": cm}):
+    for source in (pop.forms, tum.forms, exf, fuf, {"RAND": alloc.frame, "AE": ae, "CM": cm}, lab):
         for name, frame in source.items():
             if name in parts:
                 parts[name].append(frame)

@@ -22,6 +22,7 @@ COMPONENTS = (
     "followup",
     "subsequent",
     "vitals",
+    "labs",         # laboratory results (labs.py)
 )
 
 

@@ -1,0 +1,120 @@
+"""Unit conversion tables: a study's laboratory conversions kept as data (``specs/<study>/*.csv``).
+
+One row per test and collected unit::
+
+    LBTESTCD,LBORRESU,LBSTRESU,FACTOR,DECIMALS
+    CREAT,mg/dL,umol/L,88.4,0
+
+a result collected in ``LBORRESU`` is ``value x FACTOR`` in ``LBSTRESU``, rounded to ``DECIMALS``.
+An empty unit is a result without unit (a ratio such as INR). Lines starting with ``#`` are
+comments. The table is read once per file version (path, size, modification time) and is the
+one home of the factors: the SDTM mapping rules ``convert_unit`` / ``standard_unit`` and the
+synthetic EDC generator both read it. A bad table is an error naming the file, the line and
+the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import SpecError
+
+COLUMNS = ("LBTESTCD", "LBORRESU", "LBSTRESU", "FACTOR", "DECIMALS")
+
+
+@dataclass(frozen=True)
+class Conversion:
+    test: str
+    unit: str            # collected unit ("" for none)
+    standard_unit: str   # "" for none
+    factor: float
+    decimals: int
+
+
+@dataclass(frozen=True)
+class UnitTable:
+    path: str
+    conversions: tuple[Conversion, ...]
+
+    @staticmethod
+    def key(test: str, unit: str | None) -> str:
+        """The look-up key of a test and a collected unit (``TEST|unit``, empty unit for none)."""
+        return f"{test}|{unit or ''}"
+
+    def by_key(self) -> dict[str, Conversion]:
+        return {self.key(c.test, c.unit): c for c in self.conversions}
+
+    def get(self, test: str, unit: str | None) -> Conversion | None:
+        return self.by_key().get(self.key(test, unit))
+
+    def standard_units(self) -> dict[str, set[str]]:
+        """Per test, the standard unit(s) the table converts to (one per test in a sound table)."""
+        out: dict[str, set[str]] = {}
+        for c in self.conversions:
+            out.setdefault(c.test, set()).add(c.standard_unit)
+        return out
+
+
+_CACHE: dict[tuple[str, int, int], UnitTable] = {}
+
+
+def load_unit_table(path: str | os.PathLike[str]) -> UnitTable:
+    """Read and check a conversion table; errors name the file, line and column."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        raise SpecError(f"{p}: unit conversion table not found") from None
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _CACHE:
+        return _CACHE[key]
+    with p.open(encoding="utf-8", newline="") as fh:
+        lines = [(i, line) for i, line in enumerate(fh, start=1) if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise SpecError(f"{p}: the unit conversion table is empty")
+    rows = list(csv.reader([line for _, line in lines]))
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise SpecError(f"{p}, line {lines[0][0]}: columns {', '.join(missing)} missing (expected {', '.join(COLUMNS)})")
+    idx = {c: header.index(c) for c in COLUMNS}
+    out: list[Conversion] = []
+    seen: dict[str, int] = {}
+    for (number, _), values in zip(lines[1:], rows[1:]):
+        def cell(col: str) -> str:
+            i = idx[col]
+            return values[i].strip() if i < len(values) else ""
+
+        where = f"{p}, line {number}"
+        test = cell("LBTESTCD")
+        if not test:
+            raise SpecError(f"{where}, column LBTESTCD: a test code is required")
+        try:
+            factor = float(cell("FACTOR"))
+        except ValueError:
+            raise SpecError(f"{where}, column FACTOR: {cell('FACTOR')!r} is not a number") from None
+        if not math.isfinite(factor) or factor <= 0:
+            raise SpecError(f"{where}, column FACTOR: the factor must be a positive number, got {factor}")
+        try:
+            decimals = int(cell("DECIMALS"))
+        except ValueError:
+            raise SpecError(f"{where}, column DECIMALS: {cell('DECIMALS')!r} is not an integer") from None
+        if not 0 <= decimals <= 6:
+            raise SpecError(f"{where}, column DECIMALS: between 0 and 6, got {decimals}")
+        conv = Conversion(test, cell("LBORRESU"), cell("LBSTRESU"), factor, decimals)
+        k = UnitTable.key(conv.test, conv.unit)
+        if k in seen:
+            raise SpecError(f"{where}: {conv.test} in {conv.unit or '(no unit)'} is also converted on line {seen[k]}")
+        seen[k] = number
+        out.append(conv)
+    table = UnitTable(str(p), tuple(out))
+    several = {t: u for t, u in table.standard_units().items() if len(u) > 1}
+    if several:
+        t, u = next(iter(sorted(several.items())))
+        raise SpecError(f"{p}: {t} is converted to several standard units ({', '.join(sorted(u))}); one per test")
+    _CACHE[key] = table
+    return table
