@@ -118,3 +118,28 @@ def load_unit_table(path: str | os.PathLike[str]) -> UnitTable:
         raise SpecError(f"{p}: {t} is converted to several standard units ({', '.join(sorted(u))}); one per test")
     _CACHE[key] = table
     return table
+
+
+# ------------------------------------------------------------------------------ expressions
+def round_half_up(values, decimals):
+    """``values`` rounded to ``decimals`` (an int or an integer expression) half away from zero, as a
+    laboratory rounds (polars' own ``round`` rounds half to even)."""
+    import polars as pl
+
+    scale = pl.lit(10.0).pow(decimals)
+    return ((values.abs() * scale + 0.5 + 1e-9).floor() / scale) * values.sign()
+
+
+def format_decimals(values, decimals):
+    """Numbers as text with exactly ``decimals`` decimals (half up): 1.2 with 2 -> ``1.20``, 40.0
+    with 0 -> ``40``, -0.5 with 1 -> ``-0.5``; null stays null."""
+    import polars as pl
+
+    scale_f = pl.lit(10.0).pow(decimals)
+    k = (values.abs() * scale_f + 0.5 + 1e-9).floor().cast(pl.Int64)
+    scale = scale_f.cast(pl.Int64)
+    whole = (k // scale).cast(pl.String)
+    frac = (k % scale).cast(pl.String).str.zfill(decimals)
+    sign = pl.when(values < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    text = pl.when(decimals == 0).then(sign + whole).otherwise(sign + whole + pl.lit(".") + frac)
+    return pl.when(values.is_null() | values.is_nan()).then(None).otherwise(text)

@@ -547,3 +547,8 @@ def derive_unscheduled_visitnum(df: pl.DataFrame, target: str, ctx: RuleContext,
         .alias(target)
     )
     return ordered.sort("_row").drop("_row", "_d", "_prev", "_blk")
+
+
+# Rules kept in their own modules register themselves in RULES when imported (here, so that every
+# reader of the vocabulary sees them).
+from . import unit_rules as _unit_rules  # noqa: E402,F401  (convert_unit, standard_unit)

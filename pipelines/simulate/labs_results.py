@@ -18,6 +18,7 @@ import polars as pl
 from .config import StudyConfig
 from .frames import form_frame
 from .labs_tables import LabTables
+from pipelines.metadata.units import format_decimals
 
 CREATININE_UMOL_PER_MGDL = 88.4      # the Cockcroft-Gault formula takes creatinine in mg/dL
 SCR, CYCLE, EOT, UNS = 0, 1, 2, 3    # visit kinds
@@ -176,16 +177,6 @@ def lab_results(cfg: StudyConfig, rng: np.random.Generator, tab: LabTables, sub,
         value[rows] = cockcroft_gault(creat[vi[rows]], age, weights[vi[rows]], sub.female[s[rows]])
         not_done[rows] |= ~creat_done[vi[rows]]
     return Results(v=vi, t=ti, value=value, not_done=not_done, fasting=fasting)
-
-
-def format_decimals(values: pl.Expr, decimals: pl.Expr) -> pl.Expr:
-    """Positive numbers as text with exactly ``decimals`` decimals (half up): 1.2 with 2 -> '1.20'."""
-    scale = pl.lit(10.0).pow(decimals)
-    k = (values * scale + 0.5 + 1e-9).floor().cast(pl.Int64)
-    whole = (k // scale.cast(pl.Int64)).cast(pl.String)
-    frac = (k % scale.cast(pl.Int64)).cast(pl.String).str.zfill(decimals)
-    return pl.when(values.is_null() | values.is_nan()).then(None).when(decimals == 0).then(whole).otherwise(
-        whole + pl.lit(".") + frac)
 
 
 def lab_form(cfg: StudyConfig, rng: np.random.Generator, tab: LabTables, sub, v: pl.DataFrame, res: Results) -> pl.DataFrame:
