@@ -141,11 +141,11 @@ def test_a_death_after_the_cut_is_gone_from_dm_ds_and_dd(cut_study):
     assert "DEATH" in [r[0] for r in _rows(uncut, "DS", ["DSDECOD"])]
     assert "DEATH" not in [r[0] for r in _rows(cut, "DS", ["DSDECOD"])]
     assert _rows(uncut, "DD", ["DDTESTCD"]) == [("PRCDTH",)] and _rows(cut, "DD", ["DDTESTCD"]) == []
-    # the survival contact of 2026-05-10 is in the cut, and the end of participation follows the
-    # cut data, not the End of Study of 2026-05-25
+    # the survival contact of 2026-05-10 is in the cut; the end of participation is the latest
+    # date of the cut data (the AE of the cut day), not the End of Study of 2026-05-25
     assert _rows(cut, "SS", ["SSDTC", "SSORRES"]) == [("2026-05-10", "ALIVE")]
     assert _rows(uncut, "DM", ["RFPENDTC"]) == [("2026-05-25",)]
-    assert _rows(cut, "DM", ["RFPENDTC"]) == [("2026-05-10",)]
+    assert _rows(cut, "DM", ["RFPENDTC"]) == [("2026-05-15",)]
 
 
 def test_an_ae_after_the_cut_is_gone_and_one_of_the_cut_day_kept(cut_study):
