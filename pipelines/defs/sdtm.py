@@ -15,9 +15,10 @@ blocking checks:
     findings of severity ``error`` fail it, ``warning`` findings are reported and logged.
 
 The step writes a new version of ``$CDISC_OUTPUT_DIR/cuts/<cut>/sdtm/`` (``<dataset>.xpt``,
-``reconciliation.csv``, ``traceability.parquet``) and swaps it in only when every selected
-dataset passes its checks; otherwise the previous version stays as it was. Every edit-check
-finding of the cut, warnings included, is written to ``edit_checks.csv`` in the layer. The XPT header
+``reconciliation.csv``, ``traceability.parquet``, ``data_cut.csv``: what the data cut removed) and
+swaps it in only when every selected dataset passes its checks; otherwise the previous version
+stays as it was. Every edit-check finding of the cut, warnings included, is written to
+``edit_checks.csv`` in the layer. The XPT header
 timestamp is the data cut date: the ``cut`` of the extract's manifest.json, else the latest
 complete date in the extract.
 """
@@ -153,14 +154,17 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
         raw = {k.split("__", 1)[1].upper(): v for k, v in raw_frames.items()}
         selected_keys = {k.path[-1] for k in context.selected_asset_keys}
         selected = [d for d in datasets if f"sdtm__{d.lower()}" in selected_keys]
-        cut = data_cut_date(paths.extract(context.partition_key), raw)
+        extract = paths.extract(context.partition_key)
+        cut = data_cut_date(extract, raw)
         # Everything is built (milliseconds to seconds) so that the cross-domain checks of a subset
         # see the datasets they compare with; only the selected ones are returned and written.
-        results = build_domains(raw, spec_now, mappings_now, data_cut=cut)
+        # The data cut is applied when the extract declares it (manifest); an inferred one (the
+        # latest date of the extract) has nothing after it.
+        results = build_domains(raw, spec_now, mappings_now, data_cut=cut if extract.cut_date else None)
         findings = run_edit_checks(
             load_edit_checks(paths.spec_path("sdtm"), spec_now), {k: v.data for k, v in results.items()},
             data_cut=cut, traces={k: v.trace for k, v in results.items()},
-            raw_files=raw_file_names(paths.extract(context.partition_key).path, raw))
+            raw_files=raw_file_names(extract.path, raw))
         timestamp = cut or dt.date(1960, 1, 1)
         events = []
         with paths.layer(context.partition_key, "sdtm") as layer:
@@ -177,6 +181,7 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                     "reconciliation": dg.MetadataValue.md(_recon_markdown(r.recon)),
                     "raw_records_balanced": dg.MetadataValue.bool(r.balanced),
                     "data_cut_date": dg.MetadataValue.text(str(cut)),
+                    "data_cut_changes": dg.MetadataValue.int(r.cut.height),
                     "mapping": dg.MetadataValue.path(str(Path(paths.mappings_dir) / mappings_now.domains[name].path)),
                 }
                 edit = as_failures(findings, name, "error")
