@@ -356,6 +356,7 @@ def _read_spec(path: Path) -> Spec:
                 structure=row.text("Structure"), purpose=row.text("Purpose"), keys=keys,
                 standard=row.text("Standard"), repeating=row.flag("Repeating"),
                 reference_data=row.flag("Reference Data"), comment=comment, variables=variables,
+                folders=row.names("Folders"),
             )
         if var_rows:
             raise SpecError(f"{where}: sheet 'Variables' has rows for dataset(s) not on sheet 'Datasets': {', '.join(sorted(var_rows))}")
