@@ -277,3 +277,8 @@ def primary_domains(lineage: Mapping[FieldKey, FieldLineage]) -> dict[str, list[
         supp = sorted((d for d in c if d.startswith("SUPP")), key=lambda d: (d[4:] not in main, d))
         out[form] = main + supp
     return out
+
+
+def unexplained_fields(lineage: Mapping[FieldKey, FieldLineage]) -> list[FieldKey]:
+    """Fields the aCRF marks not submitted with no reason (no not_mapped entry, no filter)."""
+    return [k for k, fl in lineage.items() if not fl.annotations and not fl.reason and not fl.selections]

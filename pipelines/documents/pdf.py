@@ -27,9 +27,13 @@ _FILES = {
 
 
 def font_dir() -> Path:
-    import matplotlib
+    """matplotlib's TrueType folder, found without importing matplotlib."""
+    import importlib.util
 
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("matplotlib is not installed: the documents embed its DejaVu fonts")
+    return Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf"
 
 
 @functools.cache

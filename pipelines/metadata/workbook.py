@@ -509,6 +509,23 @@ def sheet_rows(path: str | os.PathLike[str], sheet: str, columns: Iterable[str],
     return out
 
 
+def sheet_records(path: str | os.PathLike[str], sheet: str) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """A sheet whatever its columns (a sheet other modules own, read for a report): its
+    header and its non-blank rows as dicts keyed by header; ``((), [])`` when there is no such
+    sheet. Cached like :func:`sheet_rows`."""
+    _, sheets = _all_sheets(path)
+    if sheet not in sheets:
+        return (), []
+    header, rows = sheets[sheet]
+    names = tuple(str(h).strip() for h in header if h is not None and str(h).strip())
+    out = []
+    for _, values in rows:
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        out.append({str(h).strip(): v for h, v in zip(header, values) if h is not None and str(h).strip()})
+    return names, out
+
+
 def read_sheet(path: str | os.PathLike[str], sheet: str) -> list[dict[str, Any]]:
     """All rows of one sheet as dicts (for tools and tests)."""
     import openpyxl
