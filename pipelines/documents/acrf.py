@@ -161,13 +161,29 @@ def _outline(c, layout: AcrfLayout) -> None:
     for form in layout.crf.forms:
         c.addOutlineEntry(form.title, f"form-{form.name}", 1)
     c.addOutlineEntry("Visits", "visits", 0, closed=False)
-    for v in layout.crf.visits:
+    for i, v in enumerate(layout.crf.visits):
         forms = layout.crf.forms_at(v.key)
         if not forms:
             continue
-        c.addOutlineEntry(v.title, f"form-{forms[0].name}", 1, closed=True)
+        c.addOutlineEntry(v.title, f"visit-{i}", 1, closed=True)
         for form in forms:
-            c.addOutlineEntry(form.title, f"form-{form.name}", 2)
+            c.addOutlineEntry(form.title, f"visit-{i}-{form.name}", 2)
+
+
+def _bookmarks(c, layout: AcrfLayout, page: Page) -> None:
+    """Destinations on this page (an outline entry needs a key of its own, even for one page)."""
+    if page.number == 1:
+        for key in ("cover", "forms", "visits"):
+            c.bookmarkPage(key)
+    if page.form is None or page.part != 1:
+        return
+    c.bookmarkPage(f"form-{page.form.name}")
+    for i, v in enumerate(layout.crf.visits):
+        forms = layout.crf.forms_at(v.key)
+        if page.form in forms:
+            c.bookmarkPage(f"visit-{i}-{page.form.name}")
+            if forms[0] is page.form:
+                c.bookmarkPage(f"visit-{i}")
 
 
 def draw_acrf(layout: AcrfLayout, labels: dict[str, str]) -> bytes:
@@ -176,11 +192,7 @@ def draw_acrf(layout: AcrfLayout, labels: dict[str, str]) -> bytes:
 
     def draw(c) -> None:
         for page in layout.pages:
-            if page.number == 1:
-                for key in ("cover", "forms", "visits"):
-                    c.bookmarkPage(key)
-            if page.form is not None and page.part == 1:
-                c.bookmarkPage(f"form-{page.form.name}")
+            _bookmarks(c, layout, page)
             _frame(c, layout, page, total)
             if page.form is None:
                 _cover(c, layout, page)

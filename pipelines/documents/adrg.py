@@ -91,7 +91,7 @@ def _censor_rows(p) -> list[tuple]:
     for s in p.censors:
         rule = s.filter or ""
         if s.builder != "filter":
-            rule = f"{s.builder}({', '.join(f'{k}={v}' for k, v in s.params)})" + (f"; {rule}" if rule else "")
+            rule = f"{s.builder} ({', '.join(f'{k} = {v}' for k, v in s.params)})" + (f"; {rule}" if rule else "")
         rows.append(("censoring", s.censor, s.evntdesc, s.cnsdtdsc, f"{s.dataset_name}.{s.date}", rule))
     return rows
 
@@ -163,8 +163,13 @@ def build_adrg(adam: Spec, sdtm: Spec, config: StudyConfig | None, analyses, rec
         g.table(("Variable", "Label", "Carried into"), core, widths=(1, 3, 2), mono=(0, 2))
     g.h("Treatment Variables", 2)
     if adsl is not None:
-        trt = [(v.name, v.label, _method(adam, v.method) or _source_of(v)) for v in adsl.variables if TREATMENT.match(v.name)]
-        g.table(("Variable", "Label", "Derivation"), trt, widths=(1, 2, 4), mono=(0,))
+        groups: dict[str, list] = {}
+        for v in adsl.variables:
+            if TREATMENT.match(v.name):
+                groups.setdefault(_method(adam, v.method) or _source_of(v), []).append(v)
+        g.table(("Variables", "Labels", "Derivation"),
+                [(", ".join(v.name for v in vs), "; ".join(v.label for v in vs), how) for how, vs in groups.items()],
+                widths=(1.4, 2.4, 4), mono=(0,))
     if config is not None and config.settings.trt_codes:
         g.p("Treatment codes (Settings trt_codes): " + "; ".join(f"{k} = {v}" for k, v in config.settings.trt_codes)
             + (f"; reference arm {config.settings.control_armcd}" if config.settings.control_armcd else "") + ".")
@@ -191,7 +196,7 @@ def build_adrg(adam: Spec, sdtm: Spec, config: StudyConfig | None, analyses, rec
     g.h("Intermediate Datasets", 2)
     g.p("The ADaM package holds the datasets of the ADaM specification: " + ", ".join(adam.datasets) + ".")
     g.h("Variable Conventions", 2)
-    g.p(adam.attribute("DateFormat") and f"Dates: {adam.attribute('DateFormat')}.")
+    g.p(adam.attribute("DateFormat") and f"Dates: {adam.attribute('DateFormat').rstrip('.')}.")
 
     g.h("Analysis Dataset Descriptions")
     g.h("Overview", 2)

@@ -33,15 +33,19 @@ def _pages(pages: tuple[int, ...]) -> str:
 
 
 def inventory(spec: Spec, mappings: MappingSet | None, records: RunRecords, layer: str) -> list[tuple[str, str]]:
-    """Standards and dictionaries with their versions (PHUSE 1.3)."""
+    """Standards and dictionaries with their versions (PHUSE 1.3): the Standards sheet when the
+    spec has one, else the Define sheet's standard and controlled terminology."""
     rows = []
-    if spec.attribute("StandardName"):
-        rows.append((spec.attribute("StandardName"), spec.attribute("StandardVersion") or ""))
-    for std in spec.standards:
-        label = f"{std.name} {std.type}" + (f" ({std.publishing_set})" if std.publishing_set else "")
-        rows.append((label, std.version))
-    if spec.attribute("ControlledTerminology"):
-        rows.append(("Controlled Terminology", spec.attribute("ControlledTerminology")))
+    if spec.standards:
+        for std in spec.standards:
+            label = std.name if std.type == "IG" else f"{std.name} {std.type}"
+            label += f" ({std.publishing_set})" if std.publishing_set else ""
+            rows.append((label, std.version))
+    else:
+        if spec.attribute("StandardName"):
+            rows.append((spec.attribute("StandardName"), spec.attribute("StandardVersion") or ""))
+        if spec.attribute("ControlledTerminology"):
+            rows.append(("Controlled Terminology", spec.attribute("ControlledTerminology")))
     if layer in records.define_versions:
         rows.append(("Data Definitions (Define-XML)", records.define_versions[layer]))
     seen = set()
@@ -192,7 +196,7 @@ def build_csdrg(edc: Spec, sdtm: Spec, mappings: MappingSet, layout: AcrfLayout 
         if vl:
             g.table(("Where", "Label", "Origin"), [(v.where_clause, v.label, v.origin) for v in vl], widths=(3, 3, 1), mono=(0,))
         g.table(("Source", "Origin", "In", "Mapped", "Excluded", "SDTM records", "Reason"), _recon(records, ds.name),
-                widths=(1.5, 1, .7, .8, .8, .9, 3))
+                widths=(2.2, 1, .7, .8, .8, .9, 3))
 
     g.h("Data Conformance Summary")
     g.h("Conformance Inputs", 2)
