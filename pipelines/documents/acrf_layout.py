@@ -110,14 +110,15 @@ class AcrfLayout:
 
     def value_pages(self) -> dict[tuple[str, str, str, str], tuple[int, ...]]:
         """Value-level references: (dataset, variable, where variable, where value) -> pages,
-        e.g. (VS, VSORRES, VSTESTCD, WEIGHT), (SUPPAE, QVAL, QNAM, IRAE)."""
+        e.g. (VS, VSORRES, VSTESTCD, WEIGHT), (SUPPAE, QVAL, QNAM, IRAE), (DS, DSDECOD, DSCAT,
+        DISPOSITION EVENT): every constant of the record the annotated value lands in."""
         out: dict[tuple[str, str, str, str], set[int]] = defaultdict(set)
         for p in self.pages:
             for r in p.rows:
                 for a in r.annotations:
-                    if a.condition is not None:
-                        var = "QVAL" if a.supplemental else a.variable
-                        out[(a.dataset, var, *a.condition)].add(p.number)
+                    var = "QVAL" if a.supplemental else a.variable
+                    for cond in ((a.condition,) if a.condition else ()) + (() if a.supplemental else a.context):
+                        out[(a.dataset, var, *cond)].add(p.number)
         return {k: tuple(sorted(v)) for k, v in sorted(out.items())}
 
     def dataset_pages(self) -> dict[str, tuple[int, ...]]:

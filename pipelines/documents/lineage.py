@@ -51,6 +51,9 @@ class Annotation:
     """The value the field sets (``RACE = ASIAN``, ``VSORRESU = kg``, a hard-coded value)."""
     when: str | None = None
     """The rule's condition (``AEONGO = 'Y'``)."""
+    context: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """The constants of the record the value lands in (``TRTESTCD = TUMSTATE``, ``DSCAT = ...``):
+    the where clauses that value-level metadata may key on."""
 
     @property
     def supplemental(self) -> bool:
@@ -173,6 +176,9 @@ def _source_lineage(mappings: MappingSet, edc: Spec, m: DomainMapping, s: Source
     u = s.unpivot
     by_name = _unpivot_values(mappings, m, s) if u else {}
     test_var = next((t for t in by_name if t.endswith("TESTCD")), next(iter(by_name), None))
+    fixed = tuple((r.target, str(r.params["value"])) for r in s.rules
+                  if r.rule == "hardcode" and not r.when and not r.target.startswith("_"))
+    fixed_test = next(((t, v) for t, v in fixed if t.endswith("TESTCD")), None)
     for call in s.rules:
         if qnam is not None and call.target != "QVAL":
             continue  # the structural variables of a SUPP-- record
@@ -182,7 +188,8 @@ def _source_lineage(mappings: MappingSet, edc: Spec, m: DomainMapping, s: Source
             if u is not None and col == u.value:
                 for f in u.columns:
                     cond = (test_var, by_name[test_var][f]) if test_var else None
-                    acc.note((s.form, f), Annotation(m.domain, call.target, cond, value, call.when))
+                    ctx = fixed + tuple((t, vals[f]) for t, vals in by_name.items() if vals[f] is not None)
+                    acc.note((s.form, f), Annotation(m.domain, call.target, cond, value, call.when, ctx))
                 continue
             if u is not None and col == u.name:
                 if call.target in by_name:
@@ -199,7 +206,11 @@ def _source_lineage(mappings: MappingSet, edc: Spec, m: DomainMapping, s: Source
                 acc.note(key, Annotation(m.domain, qnam, ("QNAM", qnam)))
                 continue
             box = boxes.get(col)
-            acc.note(key, Annotation(m.domain, call.target, None, str(box) if box is not None else value, call.when))
+            shown = str(box) if box is not None else value
+            # a result of a record whose test code is a constant: VSORRES when VSTESTCD = ...
+            cond = fixed_test if fixed_test and shown is None and not call.when and call.target != fixed_test[0] else None
+            ctx = tuple(p for p in fixed if p[0] != call.target)
+            acc.note(key, Annotation(m.domain, call.target, cond, shown, call.when, ctx))
     for f in s.filters:
         for col in pl.sql_expr(f.keep).meta.root_names():
             key = cols.get(col)

@@ -33,14 +33,6 @@ STUDY = selected_study()
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def run(small_extract, tmp_path_factory):
-    out = tmp_path_factory.mktemp("documents") / "out"
-    result, cut = materialize_cut(small_extract, out)
-    assert result.success
-    return out, cut, small_extract
-
-
 def flat(text: str) -> str:
     return " ".join(text.split())
 

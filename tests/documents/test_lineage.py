@@ -152,6 +152,24 @@ def test_field_annotations(tmp_path, forms, files, expected):
         assert list(lineage[key].annotations) == annotations, key
 
 
+def test_constant_test_code_of_the_source_is_the_condition_and_the_context(tmp_path):
+    m = mappings(tmp_path, dd="""\
+        domain: DD
+        sources:
+          - form: DD
+            rules:
+              DOMAIN: {rule: hardcode, value: DD}
+              DDTESTCD: {rule: hardcode, value: PRCDTH}
+              DDORRES: {rule: assign, from: CAUSE}
+              DDSTAT: {rule: hardcode, value: NOT DONE, when: "CAUSE IS NULL"}
+        """)
+    fl = field_lineage(edc(DD=["CAUSE"]), m)[("DD", "CAUSE")]
+    result, status = fl.annotations
+    assert result.text() == "DDORRES when DDTESTCD = PRCDTH"
+    assert result.context == (("DOMAIN", "DD"), ("DDTESTCD", "PRCDTH"))   # what value-level metadata keys on
+    assert status.text() == "DDSTAT = NOT DONE when CAUSE IS NULL"     # a set value keeps its own condition only
+
+
 def test_filter_only_field_is_not_submitted_but_selects_records(tmp_path):
     m = mappings(tmp_path, ex="""\
         domain: EX
