@@ -237,25 +237,38 @@ def _form_pages(crf: Crf, form: Form, rows: list[Row], domains: list[str], first
     return pages
 
 
-LEGEND = (
-    "Each form shows its fields as collected: the question, the field name, the answer asked for "
-    "(code list choices with their codes, or the format). The boxes at the top name the SDTM "
-    "datasets the form feeds. Beside each field, in the colour of its dataset, the SDTM variable(s) "
-    "it becomes: a variable of the form's main dataset by its name (AETERM), of another dataset "
-    "qualified (DM.DTHDTC), a supplemental qualifier as QNAM in SUPP-- (IRAE in SUPPAE), a "
-    "findings result with its test (VSORRES when VSTESTCD = WEIGHT), a value set by the answer "
-    "(RACE = ASIAN). [NOT SUBMITTED] marks a field not carried into SDTM, with the reason. "
-    "Grey notes say which records a field selects."
-)
+def legend(lineage: dict[tuple[str, str], FieldLineage], domains: dict[str, list[str]]) -> str:
+    """How to read the annotations, with examples taken from this aCRF's own annotations."""
+    examples: dict[str, str] = {}
+    for (form, _), fl in lineage.items():
+        main = (domains.get(form) or [None])[0]
+        for a in fl.annotations:
+            kind = ("supp" if a.supplemental else "test" if a.condition and not a.when else "value" if a.value and not a.when
+                    else "other" if a.dataset != main else "main" if not a.when else None)
+            if kind == "main" and not a.variable.startswith(a.dataset):
+                continue  # USUBJID, VISIT: a poor example
+            if kind and kind not in examples:
+                examples[kind] = a.text(qualify=kind == "other")
+    parts = [f"{what} ({examples[k]})" for k, what in (
+        ("main", "a variable of the form's main dataset by its name"), ("other", "of another dataset qualified"),
+        ("supp", "a supplemental qualifier as QNAM in SUPP--"), ("test", "a findings result with its test"),
+        ("value", "a value set by the answer")) if k in examples]
+    return (
+        "Each form shows its fields as collected: the question, the field name, the answer asked for "
+        "(code list choices with their codes, or the format). The boxes at the top name the SDTM "
+        "datasets the form feeds. Beside each field, in the colour of its dataset, the SDTM variable(s) "
+        "it becomes: " + ", ".join(parts) + ". " + NOT_SUBMITTED + " marks a field not carried into "
+        "SDTM, with the reason. Grey notes say which records a field selects."
+    )
 
 
-def cover_lines(crf: Crf) -> list[Line]:
+def cover_lines(crf: Crf, text: str) -> list[Line]:
     full = W - 2 * pdf.MARGIN
     lines = _lines("Annotated Case Report Form", pdf.BOLD, 18, full)
-    for text in (crf.study, crf.protocol):
-        if text:
-            lines += _lines(text, pdf.SANS, 11, full)
-    lines += [Line("", size=6)] + _lines(LEGEND, pdf.SANS, 8.5, full)
+    for t in (crf.study, crf.protocol):
+        if t:
+            lines += _lines(t, pdf.SANS, 11, full)
+    lines += [Line("", size=6)] + _lines(text, pdf.SANS, 8.5, full)
     lines += [Line("", size=6), Line("Forms", pdf.BOLD, 11)]
     lines += [Line(f"{f.name}\t{f.label}", pdf.SANS, 8.5, "toc") for f in crf.forms]
     lines += [Line("", size=6), Line("Forms by visit", pdf.BOLD, 11)]
@@ -265,9 +278,9 @@ def cover_lines(crf: Crf) -> list[Line]:
     return lines
 
 
-def _cover_pages(crf: Crf) -> list[Page]:
+def _cover_pages(crf: Crf, text: str) -> list[Page]:
     pages, current, y = [], [], TOP
-    for line in cover_lines(crf):
+    for line in cover_lines(crf, text):
         if current and y - line.leading < BOTTOM:
             pages.append(Page(len(pages) + 1, head=tuple(current)))
             current, y = [], TOP
@@ -283,7 +296,7 @@ def layout_acrf(edc: Spec, mappings: MappingSet) -> AcrfLayout:
     crf = load_crf(edc, mappings.visits)
     lineage = field_lineage(edc, mappings)
     domains = primary_domains(lineage)
-    pages = _cover_pages(crf)
+    pages = _cover_pages(crf, legend(lineage, domains))
     for form in crf.forms:
         doms = domains.get(form.name, [])
         main = doms[0] if doms else None

@@ -37,6 +37,8 @@ from ..sdtm.rules import RULES, RuleContext
 
 FieldKey = tuple[str, str]
 """(EDC form, field)."""
+RESULTS = ("ORRES", "ORRESU", "STRESC", "STRESN", "STRESU")
+"""SDTM findings result variables (--ORRES ...): printed with the test code of their record."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,8 @@ def _source_lineage(mappings: MappingSet, edc: Spec, m: DomainMapping, s: Source
             box = boxes.get(col)
             shown = str(box) if box is not None else value
             # a result of a record whose test code is a constant: VSORRES when VSTESTCD = ...
-            cond = fixed_test if fixed_test and shown is None and not call.when and call.target != fixed_test[0] else None
+            result = call.target[len(m.domain):] in RESULTS and call.target.startswith(m.domain)
+            cond = fixed_test if fixed_test and result and shown is None and not call.when else None
             ctx = tuple(p for p in fixed if p[0] != call.target)
             acc.note(key, Annotation(m.domain, call.target, cond, shown, call.when, ctx))
     for f in s.filters:
