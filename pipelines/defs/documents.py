@@ -10,8 +10,9 @@ The step runs after the define/Dataset-JSON step (``submission_package``), which
 SDTM and ADaM layer folders: it depends on those assets and then writes its own new version of
 each layer (the files of the current version are kept, :class:`pipelines.outputs.LayerWriter`),
 so the two steps never stage the same layer at once. The release step (``deliverables__release``)
-runs after it and requires these files in a complete cut. Check ``acrf_fields_explained``
-(warning): every EDC field is annotated or its omission is explained by the mappings.
+runs after it and requires these files in a complete cut. Blocking check
+``acrf_fields_explained``: every EDC field is annotated or its omission is explained by the
+mappings; when it fails the SDTM layer keeps its previous documents.
 """
 
 from pathlib import Path
@@ -22,7 +23,7 @@ import polars as pl
 from ..adam import load_config
 from ..analysis.declared import load_analyses
 from ..documents import (
-    adam_documents, field_lineage, read_run_records, sdtm_documents, unexplained_fields, write_documents,
+    adam_documents, read_run_records, sdtm_documents, unexplained_fields, write_documents,
 )
 from ..documents.build import ACRF, ADRG, CSDRG
 from ..metadata import load_spec
@@ -43,10 +44,10 @@ CHECK_FIELDS = "acrf_fields_explained"
 UPSTREAM = [k(layer) for layer in ("sdtm", "adam") for k in (define_key, json_key)]
 
 
-def _unexplained(edc, mappings) -> pl.DataFrame:
+def _unexplained(lineage) -> pl.DataFrame:
     rows = [{"dataset": form, "record": None, "subject": None, "variable": name,
              "rule": "EDC field neither mapped nor listed under not_mapped with a reason", "value": None}
-            for form, name in unexplained_fields(field_lineage(edc, mappings))]
+            for form, name in unexplained_fields(lineage)]
     return pl.DataFrame(rows, schema=FAILURE_SCHEMA)
 
 
@@ -60,7 +61,7 @@ def _unexplained(edc, mappings) -> pl.DataFrame:
         dg.AssetSpec(ADRG_KEY, group_name=GROUP, skippable=True, kinds={"pdf", "html"}, deps=UPSTREAM,
                      description="Analysis Data Reviewer's Guide (adam/adrg.pdf, .html), PHUSE template structure"),
     ],
-    check_specs=[dg.AssetCheckSpec(CHECK_FIELDS, asset=ACRF_KEY, blocking=False,
+    check_specs=[dg.AssetCheckSpec(CHECK_FIELDS, asset=ACRF_KEY, blocking=True,
                                    description="Every EDC field is annotated on the aCRF or its omission has a reason")],
     can_subset=True,
     partitions_def=DATA_CUTS,
@@ -80,9 +81,11 @@ def reviewer_documents(context: dg.AssetExecutionContext, paths: StudyPaths):
     if ACRF_KEY in selected or CSDRG_KEY in selected:
         docs = sdtm_documents(edc, sdtm, mappings, records, sdtm_dir if sdtm_dir.is_dir() else None, cache)
         wanted = ([ACRF] if ACRF_KEY in selected else []) + ([f"{CSDRG}.pdf", f"{CSDRG}.html"] if CSDRG_KEY in selected else [])
+        unexplained = _unexplained(docs.lineage)
         with paths.layer(cut, "sdtm") as folder:
             write_documents(folder.path, {n: docs.files[n] for n in wanted})
-            folder.commit()
+            if unexplained.height == 0 or ACRF_KEY not in selected:
+                folder.commit()
         shown = folder.link
         if ACRF_KEY in selected:
             pages = len({p for refs in docs.pages.values() for p in refs})
@@ -92,7 +95,7 @@ def reviewer_documents(context: dg.AssetExecutionContext, paths: StudyPaths):
                 "pages_with_annotations": dg.MetadataValue.int(pages),
                 "drawn": dg.MetadataValue.bool(ACRF in docs.drawn),
             })
-            yield check_result(context, ACRF_KEY, CHECK_FIELDS, _unexplained(edc, mappings), "aCRF field annotations")
+            yield check_result(context, ACRF_KEY, CHECK_FIELDS, unexplained, "aCRF field annotations")
         if CSDRG_KEY in selected:
             yield dg.MaterializeResult(asset_key=CSDRG_KEY, metadata={
                 "pdf": dg.MetadataValue.path(str(shown / f"{CSDRG}.pdf")),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -104,6 +104,8 @@ class Documents:
     pages: dict[str, tuple[int, ...]]
     """aCRF: SDTM (dataset, variable) -> pages (see :func:`.acrf_layout.acrf_page_refs`)."""
     guides: dict[str, Guide]
+    lineage: dict = field(default_factory=dict)
+    """aCRF: EDC field -> :class:`.lineage.FieldLineage`."""
 
 
 def sdtm_documents(edc: Spec, sdtm: Spec, mappings: MappingSet, records: RunRecords, sdtm_dir: Path | None,
@@ -116,7 +118,7 @@ def sdtm_documents(edc: Spec, sdtm: Spec, mappings: MappingSet, records: RunReco
     guide = build_csdrg(edc, sdtm, mappings, layout, records, sdtm_dir)
     files, made_guide = _guide(CSDRG, guide, "Clinical Study Data Reviewer's Guide (PHUSE cSDRG template)", cache)
     drawn = [n for n, m in ((ACRF, made), (f"{CSDRG}.pdf", made_guide)) if m]
-    return Documents({ACRF: acrf, **files}, drawn, layout.annotation_pages(), {CSDRG: guide})
+    return Documents({ACRF: acrf, **files}, drawn, layout.annotation_pages(), {CSDRG: guide}, layout.lineage)
 
 
 def adam_documents(adam: Spec, sdtm: Spec, config, analyses: Sequence, records: RunRecords, adam_dir: Path | None,

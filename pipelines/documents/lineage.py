@@ -118,10 +118,34 @@ class _AnyContext(dict):
         return None
 
 
+class _Visits:
+    """The visit map with its planned table built once (the visit rules ask for it each call)."""
+
+    def __init__(self, visits):
+        self.unscheduled = visits.unscheduled
+        self._table = visits.planned_table()
+
+    def planned_table(self) -> pl.DataFrame:
+        return self._table
+
+
+_VISITS: dict[int, tuple[object, _Visits]] = {}
+
+
+def _visits(visits):
+    if visits is None:
+        return None
+    held = _VISITS.get(id(visits))
+    if held is None or held[0] is not visits:
+        _VISITS.clear()  # one visit map at a time: the one being read
+        held = _VISITS[id(visits)] = (visits, _Visits(visits))
+    return held[1]
+
+
 def _context(mappings: MappingSet, m: DomainMapping, call: RuleCall) -> RuleContext:
     return RuleContext(
         studyid=mappings.study.studyid, usubjid_separator=mappings.study.usubjid_separator,
-        domain=m.domain, target=call.target, where=call.where, visits=mappings.visits,
+        domain=m.domain, target=call.target, where=call.where, visits=_visits(mappings.visits),
         context_values=_AnyContext(),
     )
 
