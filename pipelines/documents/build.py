@@ -33,13 +33,15 @@ ADAM_FILES = (f"{ADRG}.pdf", f"{ADRG}.html")
 
 @functools.cache
 def code_stamp() -> str:
-    """What draws the documents: this package's source, the ReportLab version, the font files."""
+    """What draws the documents: this package's source, the mapping rules it reads the lineage
+    from, the ReportLab version, the font files."""
     import importlib.metadata
 
     from .pdf import _FILES, font_dir
 
     h = hashlib.sha256(importlib.metadata.version("reportlab").encode())
-    for p in sorted(Path(__file__).parent.glob("*.py")):
+    here = Path(__file__).parent
+    for p in [*sorted(here.glob("*.py")), here.parent / "sdtm" / "rules.py", here.parent / "sdtm" / "mapping.py"]:
         h.update(p.name.encode() + p.read_bytes())
     for name in sorted(_FILES.values()):
         f = font_dir() / name
