@@ -147,10 +147,11 @@ def read_dataset(folder: Path | None, name: str) -> pl.DataFrame | None:
 
 
 def findings_summary(frame: pl.DataFrame) -> tuple[list[str], list[tuple]]:
-    """A findings table grouped by its rule/check and dataset columns (whichever it has), with
-    the number of findings; ungrouped when it has none of them."""
+    """A findings table grouped by its check (``check_id`` of the edit checks' findings, or a
+    ``rule`` column), severity and dataset columns, whichever it has, with the number of
+    findings; nothing when it has none of them (the appendix lists the rows)."""
     lower = {c.lower(): c for c in frame.columns}
-    keys = [lower[k] for k in ("dataset", "check", "check_id", "rule", "severity", "message") if k in lower][:3]
+    keys = [lower[k] for k in ("check_id", "check", "rule", "severity", "dataset") if k in lower][:3]
     if not keys or frame.height == 0:
         return [], []
     counts = frame.group_by(keys).len("findings").sort(keys, nulls_last=True)
