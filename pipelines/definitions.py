@@ -15,6 +15,7 @@ from .defs.adam import adam_assets
 from .defs.analysis import analysis_assets
 from .defs.cuts import edc_landing_sensor, nightly_schedule
 from .defs.deliverables import deliverables_assets
+from .defs.documents import documents_assets
 from .defs.executors import select_executor
 from .defs.jobs import all_assets_job
 from .defs.raw import raw_assets
@@ -28,7 +29,7 @@ def build_definitions(paths: StudyPaths | None = None, executor: dg.ExecutorDefi
     paths = paths or StudyPaths.from_env()
     return dg.Definitions(
         assets=[a for a in (raw_assets, sdtm_assets, adam_assets, analysis_assets, deliverables_assets,
-                          deliverables_release) if a is not None],
+                          documents_assets, deliverables_release) if a is not None],
         jobs=[all_assets_job],
         schedules=[nightly_schedule],
         sensors=[edc_landing_sensor],

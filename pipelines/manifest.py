@@ -23,7 +23,7 @@ from .xpt.facts import read_xpt_facts
 
 PACKAGES = (
     "dagster", "polars", "pandera", "pyreadstat", "openpyxl", "numpy", "pandas", "scipy",
-    "statsmodels", "matplotlib", "lxml", "pyyaml", "pydantic",
+    "statsmodels", "matplotlib", "lxml", "pyyaml", "pydantic", "reportlab",
 )
 LAYERS = ("sdtm", "adam", "analysis")
 

@@ -13,6 +13,7 @@ import dagster as dg
 import polars as pl
 
 from ..analysis.declared import load_analyses
+from ..documents import ADAM_FILES, SDTM_FILES
 from ..manifest import build_run_manifest, manifest_json
 from ..metadata import load_spec
 from ..metadata.validation import FAILURE_SCHEMA
@@ -31,7 +32,11 @@ UPSTREAM = [
     dg.AssetKey("deliverables__adam_define"),
     dg.AssetKey("deliverables__sdtm_dataset_json"),
     dg.AssetKey("deliverables__adam_dataset_json"),
+    dg.AssetKey("deliverables__sdtm_acrf"),
+    dg.AssetKey("deliverables__sdtm_csdrg"),
+    dg.AssetKey("deliverables__adam_adrg"),
 ]
+DOCUMENTS = {"sdtm": SDTM_FILES, "adam": ADAM_FILES}
 
 
 def missing_outputs(paths: StudyPaths, cut: str) -> pl.DataFrame:
@@ -40,7 +45,7 @@ def missing_outputs(paths: StudyPaths, cut: str) -> pl.DataFrame:
     base = paths.cut_dir(cut)
     for layer in ("sdtm", "adam"):
         spec = load_spec(paths.spec_path(layer))
-        expected = ["define.xml", "define.html"] + [
+        expected = ["define.xml", "define.html", *DOCUMENTS[layer]] + [
             f"{d.file_name}.{ext}" for d in spec.datasets.values() for ext in ("xpt", "json")
         ]
         rows += [(f"{layer}/{name}",) for name in expected if not (base / layer / name).is_file()]
@@ -60,7 +65,7 @@ def missing_outputs(paths: StudyPaths, cut: str) -> pl.DataFrame:
     partitions_def=DATA_CUTS,
     kinds={"json"},
     check_specs=[dg.AssetCheckSpec(CHECK, asset=KEY, blocking=True,
-                                   description="Every dataset of the specs, both defines and the declared analyses are in the cut")],
+                                   description="Every dataset of the specs, both defines, the reviewer documents and the declared analyses are in the cut")],
     description="Run manifest of the data cut (inputs, code, outputs with SHA-256) and publication "
                 "as the latest complete cut under $CDISC_OUTPUT_DIR/sdtm, /adam, /analysis",
 )

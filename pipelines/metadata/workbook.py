@@ -356,6 +356,7 @@ def _read_spec(path: Path) -> Spec:
                 structure=row.text("Structure"), purpose=row.text("Purpose"), keys=keys,
                 standard=row.text("Standard"), repeating=row.flag("Repeating"),
                 reference_data=row.flag("Reference Data"), comment=comment, variables=variables,
+                folders=row.names("Folders"),
             )
         if var_rows:
             raise SpecError(f"{where}: sheet 'Variables' has rows for dataset(s) not on sheet 'Datasets': {', '.join(sorted(var_rows))}")
@@ -521,6 +522,23 @@ def _checked_rows(where: str, sheet: str, header: Sequence[Any], rows: Iterable[
             continue
         out.append(_Row(where, sheet, number, {c: v for c, v in zip(names, values) if c}))
     return out
+
+
+def sheet_records(path: str | os.PathLike[str], sheet: str) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """A sheet whatever its columns (a sheet other modules own, read for a report): its
+    header and its non-blank rows as dicts keyed by header; ``((), [])`` when there is no such
+    sheet. Cached like :func:`sheet_rows`."""
+    _, sheets = _all_sheets(path)
+    if sheet not in sheets:
+        return (), []
+    header, rows = sheets[sheet]
+    names = tuple(str(h).strip() for h in header if h is not None and str(h).strip())
+    out = []
+    for _, values in rows:
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        out.append({str(h).strip(): v for h, v in zip(header, values) if h is not None and str(h).strip()})
+    return names, out
 
 
 def read_sheet(path: str | os.PathLike[str], sheet: str) -> list[dict[str, Any]]:

@@ -232,7 +232,7 @@ def test_multiprocess_run_equals_in_process_run(small_extract, tmp_path, monkeyp
         events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
         starts = {e.step_key: e.pid for e in events if e.event_type == DagsterEventType.STEP_START}
         assert set(starts) == {"raw_edc_forms", "sdtm_domains", "adam_datasets", "analysis_results",
-                               "submission_package", "deliverables__release"}
+                               "submission_package", "reviewer_documents", "deliverables__release"}
         (launcher,) = {e.pid for e in events if e.event_type == DagsterEventType.RUN_START}
         assert launcher == proc.pid
         assert len(set(starts.values())) == len(starts) and launcher not in starts.values()
