@@ -26,6 +26,7 @@ import polars as pl
 
 from ..deliverables import NothingToDescribe, publish_dataset_json, publish_define
 from ..deliverables.build import DefineResult
+from ..documents import crf_page_refs
 from ..fileio import sha256_file
 from ..metadata import load_spec
 from ..metadata.validation import failures_markdown
@@ -138,7 +139,8 @@ def build_deliverables_assets(layers: dict[str, Path] | None = None) -> dg.Asset
             try:
                 with paths.layer(context.partition_key, layer) as folder:
                     stored = StoredFrames(paths, layer, context.partition_key)
-                    result = publish_define(spec, folder.path, frames=stored)
+                    result = publish_define(spec, folder.path, frames=stored,
+                                            page_refs=crf_page_refs(paths.spec_path("edc"), paths.mappings_dir))
                     jres = publish_dataset_json(spec, result, ndjson=config.ndjson, chunk_rows=config.chunk_rows,
                                                 verify=config.verify_round_trip, frames=stored) if want_json else None
                     failures = [result.schema_failures, result.consistency_failures]

@@ -9,13 +9,13 @@ from the mapping rules), :mod:`.acrf_layout` (pages and page references) and :mo
 :mod:`.build` (the files of a cut, with a cache), :mod:`.pdf` (fonts, deterministic canvas).
 """
 
-from .acrf_layout import AcrfLayout, acrf_page_refs, layout_acrf
+from .acrf_layout import AcrfLayout, acrf_page_refs, crf_page_refs, layout_acrf
 from .build import ADAM_FILES, SDTM_FILES, Documents, adam_documents, sdtm_documents, write_documents
 from .lineage import FieldLineage, field_lineage, unexplained_fields
 from .runrecords import RunRecords, read_run_records
 
 __all__ = [
-    "ADAM_FILES", "AcrfLayout", "Documents", "FieldLineage", "RunRecords", "SDTM_FILES", "acrf_page_refs",
+    "ADAM_FILES", "AcrfLayout", "Documents", "FieldLineage", "RunRecords", "SDTM_FILES", "acrf_page_refs", "crf_page_refs",
     "adam_documents", "field_lineage", "layout_acrf", "read_run_records", "sdtm_documents", "unexplained_fields",
     "write_documents",
 ]

@@ -13,7 +13,7 @@ from ..metadata.model import Spec
 from ..sdtm.mapping import MappingSet
 from . import pdf
 from .acrf_layout import (
-    A_W, BOTTOM, COL_A, COL_NUM, COL_Q, COL_R, DOMAIN_H, PAD, TABLE_HEAD_H, TITLE_H, TOP, W,
+    A_W, COL_A, COL_NUM, COL_Q, COL_R, DOMAIN_H, PAD, TITLE_H, TOP, W,
     AcrfLayout, Line, Page, Row, body_top, layout_acrf,
 )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..metadata.model import Spec
 from ..sdtm.mapping import MappingSet
@@ -303,6 +304,28 @@ def layout_acrf(edc: Spec, mappings: MappingSet) -> AcrfLayout:
         rows = [_row(i, f, lineage[(form.name, f.name)], main) for i, f in enumerate(form.fields, start=1)]
         pages += _form_pages(crf, form, rows, doms, len(pages) + 1)
     return AcrfLayout(crf, tuple(pages), domains, lineage)
+
+
+_REFS: dict[tuple, tuple[dict, dict]] = {}
+
+
+def crf_page_refs(edc_spec: str | Path, mappings_dir: str | Path) -> tuple[dict, dict]:
+    """The annotated CRF's page references of a study, by variable and by value-level item
+    (:meth:`AcrfLayout.annotation_pages`, :meth:`AcrfLayout.value_pages`), for define.xml; kept
+    per process while the EDC spec and the mapping files are unchanged. None for a package without
+    an EDC spec or mappings (e.g. an SDTM package delivered by another system)."""
+    from ..metadata import load_spec
+    from ..sdtm import load_mappings
+
+    root = Path(mappings_dir)
+    if not (Path(edc_spec).is_file() and root.is_dir()):
+        return {}, {}
+    key = (str(Path(edc_spec).resolve()), Path(edc_spec).stat().st_mtime_ns,
+           tuple((str(p), p.stat().st_mtime_ns) for p in sorted(root.rglob("*.yaml"))))
+    if key not in _REFS:
+        layout = layout_acrf(load_spec(edc_spec), load_mappings(root))
+        _REFS[key] = (layout.annotation_pages(), layout.value_pages())
+    return _REFS[key]
 
 
 def acrf_page_refs(edc: Spec, mappings: MappingSet) -> dict[tuple[str, str], tuple[int, ...]]:

@@ -10,7 +10,6 @@ nothing from the metadata is read as markup.
 from __future__ import annotations
 
 import html
-import io
 from dataclasses import dataclass, field
 from typing import Sequence
 

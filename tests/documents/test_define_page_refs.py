@@ -1,24 +1,19 @@
-"""The aCRF's page references in define.xml: what the define builder will write once it reads
-:func:`pipelines.documents.acrf_page_refs` (docs/deliverables.md, integration), tried here through
-the builder's existing path for pages (the spec's Pages column, filled on a copy of the spec):
-every def:PDFPageRef resolves to an aCRF page that shows the variable, define.xml stays valid
-against the Define-XML 2.1 XSD, and the aCRF is its def:AnnotatedCRF."""
+"""The aCRF's page references in define.xml (:func:`pipelines.documents.crf_page_refs` passed to
+the define builder, as the deliverables step does; a spec row's own Pages would win): every
+def:PDFPageRef resolves to an aCRF page that shows the variable, define.xml stays valid against
+the Define-XML 2.1 XSD, and the aCRF is its def:AnnotatedCRF."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from lxml import etree
 from pypdf import PdfReader
 
 from pipelines.deliverables import publish_define
-from pipelines.documents import acrf_page_refs, layout_acrf
+from pipelines.documents import crf_page_refs
 from pipelines.metadata import load_spec
-from pipelines.metadata.merge import read_workbook
-from pipelines.metadata.workbook import write_workbook
-from pipelines.sdtm import load_mappings
 from pipelines.study import study as selected_study
 
 STUDY = selected_study()
@@ -36,30 +31,18 @@ def _condition(sheets, clause: str) -> tuple[str, str] | None:
 
 @pytest.fixture(scope="module")
 def define_with_pages(run, tmp_path_factory):
+    """define.xml as the pipeline builds it: the spec as it is, the aCRF's page references passed."""
     out, cut, _ = run
-    edc, mappings = load_spec(STUDY.spec("edc")), load_mappings(STUDY.mappings_dir)
-    refs = acrf_page_refs(edc, mappings)
-    values = layout_acrf(edc, mappings).value_pages()
-    sheets = read_workbook(STUDY.spec("sdtm"))
-    filled = 0
-    for r in sheets["Variables"]:
-        pages = refs.get((str(r["Dataset"]), str(r["Variable"])))
-        if r.get("Origin") == "Collected" and pages:
-            r["Pages"], filled = " ".join(map(str, pages)), filled + 1
-    for r in sheets["ValueLevel"]:
-        cond = _condition(sheets, r["Where Clause"])
-        pages = values.get((str(r["Dataset"]), str(r["Variable"]), *cond)) if cond else None
-        if r.get("Origin") == "Collected" and pages:
-            r["Pages"] = " ".join(map(str, pages))
-    root = tmp_path_factory.mktemp("define")
-    spec_path = root / "sdtm.xlsx"
-    write_workbook(spec_path, sheets)
-    folder = root / "sdtm"
+    refs = crf_page_refs(STUDY.spec("edc"), STUDY.mappings_dir)
+    spec = load_spec(STUDY.spec("sdtm"))
+    filled = sum(1 for d in spec.datasets.values() for v in d.variables
+                 if v.origin == "Collected" and not v.pages and (d.name, v.name) in refs[0])
+    folder = tmp_path_factory.mktemp("define") / "sdtm"
     folder.mkdir()
     for p in (out / "sdtm").iterdir():
         if p.suffix in (".xpt", ".pdf"):
             shutil.copy(p, folder / p.name)
-    result = publish_define(load_spec(spec_path), folder)
+    result = publish_define(spec, folder, page_refs=refs)
     return result, folder, filled
 
 

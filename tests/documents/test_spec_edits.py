@@ -80,8 +80,8 @@ def test_a_new_field_mapped_to_a_new_variable_and_a_renamed_qualifier_show_in_th
 def test_spec_and_mapping_edits_show_in_the_csdrg_and_the_acrf(copies):
     specs, maps = copies
     edit_workbook(specs / "sdtm.xlsx", lambda s: [r.update(Label="Adverse Events Reported") for r in s["Datasets"] if r["Dataset"] == "AE"])
-    edit_text(maps / "sdtm" / "ae.yaml", "description: One record per adverse event reported on the AE log",
-              "description: Every adverse event of the AE log, one record each")
+    edit_text(maps / "sdtm" / "ae.yaml", "  One record per adverse event reported on the AE log;",
+              "  Every adverse event of the AE log, one record each;")
     edc, sdtm, mappings = load_spec(specs / "edc.xlsx"), load_spec(specs / "sdtm.xlsx"), load_mappings(maps)
     docs = sdtm_documents(edc, sdtm, mappings, RunRecords(cut="C1"), None)
     csdrg = " ".join(text_of(docs.files["csdrg.pdf"]))
