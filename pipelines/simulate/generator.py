@@ -63,12 +63,12 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     sidx, arm, rand = alloc.sidx, alloc.arm, alloc.rand_day
 
     # latent timeline (days from randomization -> absolute day numbers)
-    lt = draw_latent_times(cfg, rng["survival"], arm, alloc.cps_high)
+    lt = draw_latent_times(cfg, rng["survival"], arm, alloc.level)
     death, withdrawal, lost = rand + lt.death, rand + lt.withdrawal, rand + lt.lost
     data_end = np.minimum(np.minimum(death, withdrawal), lost)
     known_death = (death < withdrawal) & (death < lost)
 
-    tum = simulate_tumour(cfg, rng["tumour"], pop, sidx, arm, rand, lt, cut_day)
+    tum = simulate_tumour(cfg, rng["tumour"], pop, sidx, arm, rand, lt, cut_day, alloc.level)
 
     # treatment: potential schedule, AEs over it, then the end of treatment (toxicity included)
     plan = plan_cycles(cfg, rng["exposure"], rand)
