@@ -83,7 +83,7 @@ class Screening(_Model):
     criteria: dict[str, Criterion] = {}
     second_reason_prob: float = Field(ge=0, le=1)
     consent_withdrawal_share: float = Field(ge=0, le=1)
-    age_failure_years: tuple[int, int]
+    age_failure_years: tuple[int, int] | None = None   # needed by an 'age' criterion
     ecog_failure_weights: Weights
     collected: dict[Literal["DX", "BM", "ECOG", "VS", "TU"], float]
 
@@ -99,6 +99,12 @@ class Screening(_Model):
         if not (1 <= lo <= mode <= hi):
             raise ValueError("duration_days must be min <= mode <= max, min >= 1")
         return v
+
+    @model_validator(mode="after")
+    def _age(self):
+        if any(c.effect == "age" for c in self.criteria.values()) and self.age_failure_years is None:
+            raise ValueError("an 'age' criterion needs age_failure_years")
+        return self
 
     def code_of(self, effect: str, biomarker: str | None = None) -> list[str]:
         """Criterion codes (IECRIT) whose failure shows ``effect`` (for ``biomarker``)."""

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.metadata import Spec, load_spec
-from pipelines.study import study
+from pipelines.study import SPECS_ROOT, study_id
 
 from . import dates as D
 from .assemble import assemble_forms, check_config_against_spec
@@ -33,11 +33,12 @@ from .survival import NEVER, draw_latent_times
 from .treatments import choose_options, drug_slots
 from .tumour import simulate_tumour
 
-DEFAULT_SPEC = study().spec("edc")  # the EDC spec of the selected study (pipelines.study)
+DEFAULT_SPEC = SPECS_ROOT / study_id() / "edc.xlsx"  # the EDC spec of the study selected at import
 
 
-def default_spec() -> Spec:
-    return load_spec(str(DEFAULT_SPEC))
+def default_spec(study: str | None = None) -> Spec:
+    """The EDC spec of ``study`` (default: the selected study, $CDISC_STUDY)."""
+    return load_spec(str(SPECS_ROOT / (study or study_id()).strip().lower() / "edc.xlsx"))
 
 
 def generate(config: StudyConfig | None = None, subjects: int | None = None, seed: int = 1,

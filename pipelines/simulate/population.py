@@ -186,7 +186,8 @@ def simulate_screening(cfg: StudyConfig, rng: np.random.Generator, n_randomized:
     sex = np.where(rng.random(n) < dm.male_share, "M", "F")
     age = np.rint(dm.age_mean + dm.age_sd * rng.standard_normal(n))
     age = np.clip(age, dm.age_min, dm.age_max_exclusive - 1).astype(np.int64)
-    age = np.where(f_age, uniform_int(rng, sc.age_failure_years, n), age)
+    if sc.age_failure_years is not None:
+        age = np.where(f_age, uniform_int(rng, sc.age_failure_years, n), age)
     # a birth date giving exactly `age` completed years at consent
     anniversary = D.add_months(consent, -12 * age)
     birth = anniversary - rng.integers(0, 365, n)
