@@ -199,7 +199,7 @@ def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
         st = start if j == 0 else prev_end + uniform_int(rng, tc.between_drugs_minutes, k)
         en = st + dur
         prev_end = np.where(given_ & plan.scheduled[ri, ck, j], en, prev_end)
-        per_kg = unit == "mg/kg"
+        by_weight = np.isin(unit, ("mg/kg", "AUC", *BSA_UNITS))   # the weight used for the dose is recorded
         wt = wt_all
         r = tc.dose_rounding_mg
         amount = dosing.dose_amount(unit, dose, wt, bsa, gfr, n_days, r)
@@ -223,7 +223,7 @@ def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
             EXSTDAT=np.where(g, day[sel], np.nan), EXSTTIM=st[sel] + nan, EXENTIM=en[sel] % DAY_MINUTES + nan,
             **fields,
             EXPLDOS=dose[sel].astype(float), EXPLDOSU=unit[sel],
-            EXWT=np.where(per_kg[sel], wt[sel], np.nan) + nan, EXDOSE=amount[sel] + nan,
+            EXWT=np.where(by_weight[sel], wt[sel], np.nan) + nan, EXDOSE=amount[sel] + nan,
             EXINTR=np.where(g, np.where(interrupted[sel], "Y", "N"), None),
             EXADJ=np.where(g & (adjusted[sel] > 0), adjusted[sel], np.nan),
             EXDLY=np.where(g, np.where(plan.delayed[ri[sel], ck[sel]], "Y", "N"), None),
