@@ -1,7 +1,7 @@
 """``python -m pipelines.simulate``: write the synthetic EDC extract of the study.
 
     python -m pipelines.simulate --subjects 780 --seed 1 --out data/raw \\
-        [--study nct07264075] [--cutoff 2029-07-31] [--format csv|xpt] [--config study.yaml] [--spec edc.xlsx]
+        [--study <id>] [--cutoff 2029-07-31] [--format csv|xpt] [--config study.yaml] [--spec edc.xlsx]
 
 The study is ``--study``, else ``$CDISC_STUDY``, else the project's default study; its
 configuration is ``pipelines/simulate/studies/<study>/study.yaml`` and its EDC spec

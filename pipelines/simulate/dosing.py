@@ -26,7 +26,7 @@ def body_surface_area(height_cm: np.ndarray, weight_kg: np.ndarray, formula: str
         bsa = 0.007184 * w**0.425 * h**0.725
     else:
         raise ValueError(f"unknown body surface area formula {formula!r}")
-    return np.round(bsa / rounding) * rounding
+    return np.round(np.round(bsa / rounding) * rounding, 6)   # no binary noise (1.76, not 1.7600000000000002)
 
 
 def creatinine_clearance(age: np.ndarray, weight_kg: np.ndarray, creatinine_mg_dl: np.ndarray, female: np.ndarray,
@@ -39,7 +39,7 @@ def creatinine_clearance(age: np.ndarray, weight_kg: np.ndarray, creatinine_mg_d
 
 
 def calvert_dose(auc: np.ndarray, gfr_ml_min: np.ndarray) -> np.ndarray:
-    """Carboplatin dose (mg) for a target AUC (mg/mL x min): AUC x (GFR + 25)."""
+    """Calvert dose (mg) for a target AUC (mg/mL x min): AUC x (GFR + 25)."""
     return np.asarray(auc, dtype=float) * (np.asarray(gfr_ml_min, dtype=float) + 25.0)
 
 
