@@ -1,4 +1,4 @@
-"""Synthetic EDC extract generator: one engine, a configuration per study.
+"""Synthetic EDC extract generator, driven by a study configuration (pipelines/simulate/studies/<study>/).
 
 The pipeline's embedded default source while no patient data exists: one file per CRF form as
 described by the study's EDC spec (``specs/<study>/edc.xlsx``), faithful to the study's design

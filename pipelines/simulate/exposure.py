@@ -249,10 +249,12 @@ def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
     ecog = choice(rng, tc.eot_ecog_weights, v.size).astype(np.int64)
     wlast = exwt[v, np.maximum(end.n_cycles[v] - 1, 0)] + np.round(rng.normal(-0.5, 1.0, v.size), 1)
     forms["ECOG"] = form_frame(sidx[v], "EOT", vday, ECOGDAT=vday, ECOG=ecog)
+    sbp_eot = sbp0[v] + np.rint(rng.normal(0, 8, v.size)).astype(np.int64)
+    dbp_eot = dbp0[v] + np.rint(rng.normal(0, 5, v.size)).astype(np.int64)
+    dbp_eot = np.minimum(dbp_eot, sbp_eot - 20)  # a pulse pressure as at the dosing visits
     forms["VS"] = pl.concat([forms["VS"], form_frame(
-        sidx[v], "EOT", vday, 99, VSDAT=vday, WEIGHT=np.round(wlast, 1),
-        SYSBP=sbp0[v] + np.rint(rng.normal(0, 8, v.size)).astype(np.int64),
-        DIABP=dbp0[v] + np.rint(rng.normal(0, 5, v.size)).astype(np.int64))], how="diagonal_relaxed")
+        sidx[v], "EOT", vday, 99, VSDAT=vday, WEIGHT=np.round(wlast, 1), SYSBP=sbp_eot, DIABP=dbp_eot)],
+        how="diagonal_relaxed")
     forms["SV"] = pl.concat([forms["SV"], form_frame(sidx[v], "EOT", vday, 99, VISDAT=vday)])
     forms["_eot_visit"] = form_frame(sidx[v], "EOT", vday)
     return forms
