@@ -20,6 +20,10 @@ from pandera.api.polars.types import PolarsData
 from .model import Dataset, Spec, ValueLevel, Variable, WhereClause
 
 MAX_CHAR_BYTES = 200
+# C0 control characters and DEL: a line feed or tab inside a value breaks the files it goes to
+CONTROL_CHARACTERS = r"[\x00-\x1F\x7F]"
+# Magnitudes an XPORT number holds, as both XPORT engines write them (pipelines.xpt.write)
+XPT_MAX, XPT_MIN = 2.0**249, 16.0**-65
 
 FAILURE_SCHEMA = {
     "dataset": pl.String,
@@ -29,6 +33,9 @@ FAILURE_SCHEMA = {
     "rule": pl.String,
     "value": pl.String,
 }
+# Where a failing record came from, when the stage knows (SDTM traceability): the raw form file
+# and its record. Added by with_raw_provenance; the failure table shows them when present.
+PROVENANCE_SCHEMA = {"raw_file": pl.String, "raw_record": pl.Int64}
 
 # ISO 8601 as SDTM uses it: complete or right-truncated date/datetime.
 ISO_DATETIME_PATTERN = (
@@ -117,8 +124,15 @@ def character_checks(var: Variable) -> list[pa.Check]:
     limit = min(var.length or MAX_CHAR_BYTES, MAX_CHAR_BYTES)
     return [
         column_check("ASCII characters only", lambda c: ~c.str.contains(r"[^\x00-\x7F]")),
+        column_check("no control characters (line feed, carriage return, tab ...)",
+                     lambda c: ~c.str.contains(CONTROL_CHARACTERS)),
         column_check(f"length <= {limit} bytes", lambda c: c.str.len_bytes() <= limit),
     ]
+
+
+def _xpt_number(c: pl.Expr) -> pl.Expr:
+    a = c.abs()
+    return (a < XPT_MAX) & ((a == 0) | (a >= XPT_MIN))
 
 
 def codelist_check(spec: Spec, cid: str, numeric: bool = False) -> pa.Check:
@@ -180,6 +194,7 @@ def cdisc_schema(spec: Spec, dataset: Dataset | str) -> pa.DataFrameSchema:
         if var.is_numeric:
             if var.polars_dtype == pl.Float64:
                 checks.append(column_check("not NaN", lambda c: ~c.is_nan()))
+                checks.append(column_check(f"number an XPT file can hold (magnitude below {XPT_MAX:.3g})", _xpt_number))
             if var.codelist and not spec.is_dictionary(var.codelist):
                 checks.append(codelist_check(spec, var.codelist, numeric=var.temporal_kind is None))
         else:
@@ -343,8 +358,74 @@ def failures_from_pandera(
     return pl.DataFrame(rows, schema=FAILURE_SCHEMA).unique(maintain_order=True)
 
 
+def with_raw_provenance(failures: pl.DataFrame, trace: pl.DataFrame | None, raw_files: dict[str, str] | None = None,
+                        on: str = "row") -> pl.DataFrame:
+    """The failure table with the raw file and raw record each failing record came from.
+
+    ``trace`` has ``raw_form`` and ``raw_record`` per record of the dataset the failures are of.
+    ``on="row"``: a failure's ``record`` is the 1-based row of the dataset and ``trace`` has one
+    row per record, in the dataset's order (SDTM traceability, or a trace derived from it for
+    ADaM). ``on="raw_record"``: ``record`` already is the raw record (values a mapping rule could
+    not map); the raw form is found by subject and raw record. Whole-file failures get nulls.
+    """
+    if failures.height == 0 or trace is None or "raw_form" not in trace.columns:
+        return failures
+    if on == "row":
+        t = trace.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("record"),
+                         pl.col("raw_form").cast(pl.String), pl.col("raw_record").cast(pl.Int64))
+        out = failures.join(t, on="record", how="left", maintain_order="left")
+    else:
+        t = (trace.select(pl.col("USUBJID").cast(pl.String).alias("subject"), pl.col("raw_record").cast(pl.Int64).alias("record"),
+                          pl.col("raw_form").cast(pl.String), pl.col("raw_record").cast(pl.Int64))
+             .unique(["subject", "record"], keep="first", maintain_order=True))
+        out = failures.join(t, on=["subject", "record"], how="left", maintain_order="left", nulls_equal=False)
+    files = raw_files or {}
+    out = out.with_columns(
+        pl.when(pl.col("raw_form").is_not_null())
+        .then(pl.col("raw_form").replace_strict(files, default=pl.col("raw_form").str.to_lowercase() + ".csv",
+                                                return_dtype=pl.String))
+        .alias("raw_file"))
+    return out.select(*FAILURE_SCHEMA, "raw_file", "raw_record")
+
+
+def derived_trace(df: pl.DataFrame, sdtm_trace: pl.DataFrame | None) -> pl.DataFrame | None:
+    """``raw_form``, ``raw_record`` for each record of a dataset derived from SDTM (ADaM), through
+    SDTM traceability (``dataset, USUBJID, seq, raw_form, raw_record``): by its source record
+    (SRCDOM, SRCSEQ), else by an SDTM sequence number it carries (AESEQ, RSSEQ ...), else by the
+    subject's DM record. One row per record of ``df``, in its order; None without a trace."""
+    if sdtm_trace is None or "USUBJID" not in df.columns:
+        return None
+    trace = sdtm_trace.select(pl.col("dataset").cast(pl.String), pl.col("USUBJID").cast(pl.String),
+                              pl.col("seq").cast(pl.Int64), pl.col("raw_form").cast(pl.String),
+                              pl.col("raw_record").cast(pl.Int64))
+    rows = df.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"), pl.col("USUBJID").cast(pl.String),
+                     *[c for c in ("SRCDOM", "SRCSEQ") if c in df.columns],
+                     *[c for c in df.columns if c.endswith("SEQ") and c not in ("SRCSEQ", "ASEQ")])
+    found = []
+    if "SRCDOM" in rows.columns and "SRCSEQ" in rows.columns:
+        found.append(rows.select("_row", pl.col("SRCDOM").cast(pl.String).alias("dataset"), "USUBJID",
+                                 pl.col("SRCSEQ").cast(pl.Int64, strict=False).alias("seq")))
+    known = set(trace.get_column("dataset").unique().to_list())
+    for c in rows.columns:
+        if c.endswith("SEQ") and c[:-3] in known and c != "SRCSEQ":
+            found.append(rows.select("_row", pl.lit(c[:-3]).alias("dataset"), "USUBJID",
+                                     pl.col(c).cast(pl.Int64, strict=False).alias("seq")))
+    parts = [f.join(trace, on=["dataset", "USUBJID", "seq"], how="inner").select("_row", "raw_form", "raw_record")
+             for f in found]
+    dm = trace.filter(pl.col("dataset") == "DM").unique("USUBJID", keep="first")
+    parts.append(rows.select("_row", "USUBJID").join(dm, on="USUBJID", how="inner").select("_row", "raw_form", "raw_record"))
+    best = pl.concat(parts).unique("_row", keep="first", maintain_order=True)
+    return rows.select("_row").join(best, on="_row", how="left", maintain_order="left").select("raw_form", "raw_record")
+
+
+def _provenance(f: dict) -> str:
+    if f.get("raw_file"):
+        return f" [raw {f['raw_file']}" + (f", record {f['raw_record']}]" if f.get("raw_record") is not None else "]")
+    return ""
+
+
 def format_failures(failures: pl.DataFrame, limit: int = 20) -> str:
-    """Human-readable lines, one per failure: ``dataset record N (subject S): VAR = 'v': rule``."""
+    """Human-readable lines, one per failure: ``dataset record N (subject S) [raw file, record]: VAR = 'v': rule``."""
     lines = []
     for f in failures.head(limit).iter_rows(named=True):
         where = f["dataset"]
@@ -352,6 +433,7 @@ def format_failures(failures: pl.DataFrame, limit: int = 20) -> str:
             where += f", record {f['record']}"
         if f["subject"]:
             where += f" (subject {f['subject']})"
+        where += _provenance(f)
         what = f["variable"] or ("(whole record)" if f["record"] is not None else "(whole file)")
         if f["value"] is not None and f["variable"]:
             what += f" = {f['value']!r}"
@@ -361,13 +443,17 @@ def format_failures(failures: pl.DataFrame, limit: int = 20) -> str:
     return "\n".join(lines)
 
 
+def _md_cell(v) -> str:
+    text = "" if v is None else str(v)
+    return text.replace("|", "\\|").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+
+
 def failures_markdown(failures: pl.DataFrame, limit: int = 200) -> str:
-    """The failure table as Markdown, for Dagster check metadata."""
-    head = "| dataset | record | subject | variable | rule | value |\n|---|---|---|---|---|---|\n"
+    """The failure table as Markdown, for Dagster check metadata (raw file and record when known)."""
+    cols = list(FAILURE_SCHEMA) + [c for c in PROVENANCE_SCHEMA if c in failures.columns]
+    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
     body = "".join(
-        "| {dataset} | {record} | {subject} | {variable} | {rule} | {value} |\n".format(
-            **{k: ("" if v is None else str(v).replace("|", "\\|")) for k, v in f.items()}
-        )
+        "| " + " | ".join(_md_cell(f.get(c)) for c in cols) + " |\n"
         for f in failures.head(limit).iter_rows(named=True)
     )
     more = f"\n{failures.height - limit} more not shown.\n" if failures.height > limit else ""
