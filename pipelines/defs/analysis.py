@@ -18,8 +18,9 @@ import polars as pl
 from ..adam import load_config
 from ..analysis import SurvivalSpec, analyze_survival, km_annotation, render_km_png, to_dict, to_frame, to_markdown
 from ..fileio import atomic_write
+from ..release.evidence import build_record, write_layer_evidence
 from .partitions import DATA_CUTS
-from .resources import StudyPaths
+from .resources import StudyPaths, common_delivery, loaded_inputs
 
 GROUP = "analysis"
 STRATA = ("STRAT1R", "STRAT2R", "STRAT3R")
@@ -54,8 +55,11 @@ def run_os_analysis(adtte: pl.DataFrame, out_dir: Path, control_armcd: str | Non
           partitions_def=DATA_CUTS)
 def analysis_os(context: dg.AssetExecutionContext, paths: StudyPaths, adtte: pl.DataFrame):
     config = load_config(paths.spec_path("adam"))
-    with paths.layer(context.partition_key, "analysis") as layer:
+    inputs = loaded_inputs(context)
+    with paths.writer(context, "analysis") as layer:
         result, files, png = run_os_analysis(adtte, layer.path, config.settings.control_armcd, config.settings.trt_codes)
+        write_layer_evidence(layer.path, "analysis", [build_record(
+            "analysis__os", context.run.run_id, common_delivery(inputs), {a: r["run_id"] for a, r in inputs.items()})])
         layer.commit()
     files = {k: layer.link / v.name for k, v in files.items()}
     table = to_frame(result)

@@ -30,12 +30,14 @@ from ..metadata import load_spec
 from ..sdtm import build_domains, infer_data_cut, load_mappings
 from ..sdtm.output import sha256_file, write_reconciliation
 from ..sdtm.validation import validate_cross_domain, validate_schema
-from ..metadata.validation import FAILURE_SCHEMA, empty_failures
+from ..metadata.validation import FAILURE_SCHEMA, empty_failures, with_raw_provenance
+from ..raw.reader import form_files
+from ..release.evidence import build_record, read_layer_evidence, write_layer_evidence
 from ..xpt import write_xpt
 from . import settings
 from .checks import check_result, table_schema
 from .partitions import DATA_CUTS
-from .resources import StudyPaths
+from .resources import StudyPaths, common_delivery, loaded_inputs
 
 GROUP = "sdtm"
 CHECK = "conforms_to_spec"
@@ -120,14 +122,21 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
         # see the datasets they compare with; only the selected ones are returned and written.
         results = build_domains(raw, spec_now, mappings_now, data_cut=cut)
         timestamp = cut or dt.date(1960, 1, 1)
+        inputs = loaded_inputs(context)
+        extract_dir = paths.extract(context.partition_key).path
+        raw_files = {f: (form_files(extract_dir, f) or [Path(f"{f.lower()}.csv")])[0].name for f in raw}
         events = []
-        with paths.layer(context.partition_key, "sdtm") as layer:
+        with paths.writer(context, "sdtm") as layer:
             for name in selected:
                 r = results[name]
                 key = asset_key(name)
-                spec_failures = [f for f in (r.issues, validate_schema(spec_now, name, r.data)) if f.height]
-                spec_failures = pl.concat([f.cast(FAILURE_SCHEMA) for f in spec_failures]) if spec_failures else empty_failures()
-                cross = validate_cross_domain(name, r.data, {k: v.data for k, v in results.items()})
+                # each failing record named with the raw file and record it came from (traceability)
+                spec_failures = [f for f in (with_raw_provenance(r.issues.cast(FAILURE_SCHEMA), r.trace, raw_files, on="raw_record"),
+                                             with_raw_provenance(validate_schema(spec_now, name, r.data), r.trace, raw_files))
+                                 if f.height]
+                spec_failures = pl.concat(spec_failures, how="diagonal_relaxed") if spec_failures else empty_failures()
+                cross = with_raw_provenance(validate_cross_domain(name, r.data, {k: v.data for k, v in results.items()}),
+                                            r.trace, raw_files)
                 md = {
                     "dagster/row_count": dg.MetadataValue.int(r.data.height),
                     "dagster/column_schema": table_schema(spec_now.dataset(name).variables),
@@ -147,6 +156,11 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                     md["xpt"] = dg.MetadataValue.path(str(layer.link / w.path.name))
                     md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(w.path))
                 write_reconciliation({n: results[n] for n in selected}, layer.path)
+                upstream = {a: rec["run_id"] for a, rec in inputs.items()}
+                write_layer_evidence(layer.path, "sdtm", [
+                    build_record(asset_key(n).to_user_string(), context.run.run_id, common_delivery(inputs),
+                                 {a: run for a, run in upstream.items() if a in {f"raw__{f.lower()}" for f in forms_read(mappings_now, n)}})
+                    for n in selected], read_layer_evidence(layer.path)["assets"])
                 layer.commit()
         for name, key, data, md, spec_failures, cross, passed in events:
             if not all_passed:

@@ -152,7 +152,7 @@ def test_dagster_assets_materialize_with_passing_blocking_checks(generated_extra
     sdtm_checks = [c for c in checks if c.asset_key.to_user_string().startswith("sdtm__")]
     assert len(sdtm_checks) == 2 * len(SPEC.datasets)
     assert all(c.passed for c in sdtm_checks), [c.asset_key.to_user_string() for c in sdtm_checks if not c.passed]
-    layer = out / "cuts" / cut / "sdtm"
+    layer = out / "cuts" / cut / ".work" / "sdtm"  # the newest version (no release in the selection)
     for name in SPEC.datasets:
         assert (layer / f"{name.lower()}.xpt").is_file()
     assert (layer / RECONCILIATION_FILE).is_file()
@@ -181,7 +181,7 @@ def test_a_failing_blocking_check_keeps_the_previous_version_of_the_layer(genera
     out = tmp_path / "out"
     result, cut = materialize_cut(extract, out, dg.AssetSelection.groups("raw", "sdtm"))
     assert result.success
-    layer = out / "cuts" / cut / "sdtm"
+    layer = out / "cuts" / cut / ".work" / "sdtm"  # the newest version (no release in the selection)
     before = {p.name: p.read_bytes() for p in layer.iterdir()}
 
     dd = pl.read_csv(extract / "dd.csv", infer_schema=False)
