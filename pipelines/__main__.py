@@ -76,6 +76,7 @@ def run(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")  # beta/preview notices
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from .defs.executors import ExecutorChoiceError, select_executor
     from .defs.resources import StudyPaths
     from .defs.settings import STUDY

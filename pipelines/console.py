@@ -100,6 +100,9 @@ class Console(logging.Handler):
         step = meta.get("step_key")
         if event is None:
             message = meta.get("orig_message") or record.getMessage()
+            if message.startswith("Dependencies for step"):  # Dagster's notice of a skipped step
+                self.write(f"{self._label(step):<13} not run: an earlier stage failed or was not run")
+                return
             if record.levelno >= logging.INFO:
                 prefix = {logging.WARNING: "warning: ", logging.ERROR: "", logging.CRITICAL: ""}.get(record.levelno, "")
                 where = f"  {self._label(step)}: " if step else "  "

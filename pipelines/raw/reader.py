@@ -129,7 +129,7 @@ def _read_csv(name: str, data: bytes, dataset: Dataset, encoding: str) -> tuple[
     wrong_delimiter = delimiter_problem(name, header, len(dataset.variables))
     if wrong_delimiter is not None:
         return None, problems + [wrong_delimiter], False
-    decoded_clean = not problems and encoding.replace("-", "").lower() in ("utf8", "utf_8")
+    decoded_clean = not problems and encoding.replace("-", "").lower() in ("utf8", "utf_8") and not data.startswith(b"\xef\xbb\xbf")
     problems += structure_problems(name, text, len(header))
     source = data if decoded_clean else text.encode("utf-8")
     frame = pl.read_csv(io.BytesIO(source), infer_schema=False, truncate_ragged_lines=True)

@@ -40,8 +40,14 @@ def failure(file: str, record: int | None, variable: str | None, rule: str, valu
     return {"dataset": file, "record": record, "subject": None, "variable": variable, "rule": rule, "value": value}
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def decode(name: str, data: bytes, encoding: str = "utf-8") -> tuple[str, list[dict]]:
-    """The text of a file, and a finding per undecodable byte sequence (line, byte offset)."""
+    """The text of a file, and a finding per undecodable byte sequence (line, byte offset).
+    A UTF-8 byte order mark (what spreadsheet programs write first) is not part of the text."""
+    if data.startswith(BOM) and encoding.replace("-", "").replace("_", "").lower() == "utf8":
+        return decode(name, data[len(BOM):], encoding)  # (offsets then count from after the mark)
     try:
         return data.decode(encoding), []
     except UnicodeDecodeError:
