@@ -81,7 +81,10 @@ def swap_symlink(link: Path, target: str) -> None:
 
 
 def cut_dir(output_dir: str | Path, cut: str) -> Path:
-    return Path(output_dir) / "cuts" / cut
+    """``<output>/cuts/<cut>``; a key that could leave that folder is refused first (CutError)."""
+    from .cuts import check_cut_key
+
+    return Path(output_dir) / "cuts" / check_cut_key(cut)
 
 
 def work_dir(base: str | Path, layer: str) -> Path:

@@ -63,10 +63,10 @@ def _rows(problems, file_name: str) -> pl.DataFrame:
 def _merge_previous(folder: Path, name: str, schema: dict, frame: pl.DataFrame, forms: set[str]) -> pl.DataFrame:
     """The report rows of this run, plus the previous version's rows of forms not re-read."""
     try:
-        old = pl.read_csv(folder / name, schema=schema)
+        old = pl.read_csv(folder / name, schema=schema).filter(~pl.col("form").is_in(sorted(forms)))
     except (FileNotFoundError, pl.exceptions.NoDataError):
-        return frame
-    return pl.concat([old.filter(~pl.col("form").is_in(sorted(forms))), frame]).sort("form", maintain_order=True)
+        old = frame.clear()
+    return pl.concat([old, frame]).sort("form", maintain_order=True)
 
 
 def _link_frame(src: Path, dst: Path) -> None:
