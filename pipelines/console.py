@@ -189,7 +189,7 @@ def format_entry(entry) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.timestamp))
     level = logging.getLevelName(entry.level)
     event = entry.dagster_event
-    parts = [f"{stamp}Z", level, entry.step_key or "-", event.event_type_value if event else "LOG", entry.message]
+    parts = [f"{stamp}Z", level, entry.step_key or "-", event.event_type.name if event else "LOG", entry.message]
     line = " - ".join(parts)
     error = getattr(event.event_specific_data, "error", None) if event is not None else None
     if error is not None:
