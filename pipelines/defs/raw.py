@@ -35,7 +35,7 @@ from ..metadata import load_spec
 from ..metadata.validation import FAILURE_SCHEMA, empty_failures
 from ..raw import read_extract_form, validate_form
 from ..release.compare import (
-    RECORD_SCHEMA, SUMMARY_SCHEMA, breach_failures, compare_form, limits_for, read_acknowledgements, report,
+    ALL_FORMS, RECORD_SCHEMA, SUMMARY_SCHEMA, breach_failures, compare_form, limits_for, read_acknowledgements, report,
 )
 from ..release.delivery import find_baseline, link_baseline, delivery_thresholds
 from ..release.evidence import ACKNOWLEDGEMENTS, build_record, read_delivery, read_layer_evidence, write_layer_evidence
@@ -63,9 +63,11 @@ def _rows(problems, file_name: str) -> pl.DataFrame:
 def _merge_previous(folder: Path, name: str, schema: dict, frame: pl.DataFrame, forms: set[str]) -> pl.DataFrame:
     """The report rows of this run, plus the previous version's rows of forms not re-read."""
     try:
-        old = pl.read_csv(folder / name, schema=schema).filter(~pl.col("form").is_in(sorted(forms)))
+        old = pl.read_csv(folder / name, schema=schema).filter(~pl.col("form").is_in(sorted(forms) + [ALL_FORMS]))
     except (FileNotFoundError, pl.exceptions.NoDataError):
         old = frame.clear()
+    if old.height:  # a subset of the forms was read: no total over all of them
+        frame = frame.filter(pl.col("form") != ALL_FORMS)
     return pl.concat([old, frame]).sort("form", maintain_order=True)
 
 

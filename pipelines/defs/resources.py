@@ -183,6 +183,9 @@ class ParquetFrameIOManager(dg.ConfigurableIOManager):
             refused = refusal(asset, evidence, delivery, outcomes, partition)
             if refused:
                 raise InputRefused(refused)
+        if len(_LOADED) > 64:  # a long-lived worker process: keep only recent steps
+            _LOADED.clear()
+            _GATES.clear()
         _LOADED.setdefault((step.run_id, step.step.key), {})[asset] = evidence or build_record(asset, "?", None)
         return pl.read_parquet(path)
 

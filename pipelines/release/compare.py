@@ -56,6 +56,7 @@ class FormComparison:
     summary: dict
     records: pl.DataFrame
     breaches: list[tuple[str, str]] = field(default_factory=list)  # (check, message)
+    subjects: tuple[frozenset, frozenset] = (frozenset(), frozenset())  # (before, now)
 
 
 def thresholds_from_rows(rows: Iterable[Mapping]) -> tuple[list[Threshold], list[str]]:
@@ -162,7 +163,7 @@ def compare_form(form: str, now: pl.DataFrame, before: pl.DataFrame | None, keys
         "subjects_added": len(subjects_now - subjects_before), "subjects_gone": len(gone),
         "columns_changed": " ".join(f"{c}({n})" for c, n in per_column) or None,
     }
-    result = FormComparison(form, summary, records)
+    result = FormComparison(form, summary, records, subjects=(frozenset(subjects_before), frozenset(subjects_now)))
     limits = dict(limits or {})
     lost = 100.0 * summary["deleted"] / before.height if before.height else 0.0
     if "records lost" in limits and lost > limits["records lost"]:
@@ -191,8 +192,26 @@ def breach_failures(result: FormComparison, file_name: str, acks: Mapping[tuple[
     return pl.DataFrame(rows, schema=FAILURE_SCHEMA), acknowledged
 
 
+ALL_FORMS = "(all forms)"
+
+
+def overall(results: list[FormComparison]) -> dict | None:
+    """The subjects of the whole delivery (any form) before and now, and the records' totals."""
+    compared = [r for r in results if r.summary.get("records_before") is not None and r.summary.get("note") is None]
+    if not compared:
+        return None
+    before = frozenset().union(*(r.subjects[0] for r in compared))
+    now = frozenset().union(*(r.subjects[1] for r in compared))
+    total = {k: sum(r.summary[k] or 0 for r in compared) for k in ("records_before", "records_now", "added", "deleted", "changed")}
+    return {**{k: None for k in SUMMARY_SCHEMA}, "form": ALL_FORMS, **total, "subjects_before": len(before),
+            "subjects_now": len(now), "subjects_added": len(now - before), "subjects_gone": len(before - now)}
+
+
 def summary_frame(results: Iterable[FormComparison]) -> pl.DataFrame:
+    results = list(results)
     rows = [r.summary for r in results]
+    total = overall(results)
+    rows += [total] if total else []
     return pl.DataFrame(rows, schema=SUMMARY_SCHEMA) if rows else pl.DataFrame(schema=SUMMARY_SCHEMA)
 
 

@@ -106,4 +106,15 @@ def test_the_report_is_deterministic_and_the_ui_version_names_no_subject():
     a, b = report(r, "T"), report(r, "T")
     assert a == b
     assert "SUBJID=S1" in a.markdown and "S1" not in a.summary_markdown
-    assert pl.read_csv(a.csv)["deleted"].to_list() == [1]
+    summary = pl.read_csv(a.csv)
+    assert summary["form"].to_list() == ["AE", "(all forms)"] and summary["deleted"].to_list() == [1, 1]
+
+
+def test_the_delivery_total_counts_subjects_across_forms():
+    dm_before = form(("S1", "1", "x", None), ("S2", "1", "x", None), cols=("SUBJID", "AESPID", "AETERM", "AEOUT"))
+    results = [compare_form("AE", BEFORE.filter(pl.col("SUBJID") != "S3"), BEFORE, KEYS),  # S3 gone from AE
+               compare_form("DM", dm_before, dm_before, KEYS),
+               compare_form("CM", BEFORE, None, KEYS)]  # not compared: not in the total
+    total = pl.read_csv(report(results, "T").csv).filter(pl.col("form") == "(all forms)").row(0, named=True)
+    assert (total["subjects_before"], total["subjects_now"], total["subjects_gone"]) == (3, 2, 1)
+    assert (total["records_before"], total["deleted"]) == (6, 1)
