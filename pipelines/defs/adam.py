@@ -21,7 +21,7 @@ from ..adam.pipeline import DATASETS
 from ..cuts import Extract
 from ..fileio import sha256_file
 from ..metadata import load_spec
-from ..metadata.validation import derived_trace, with_raw_provenance
+from ..metadata.provenance import derived_trace, with_raw_provenance
 from ..release.evidence import build_record, read_layer_evidence, write_layer_evidence
 from ..sdtm.output import TRACEABILITY_FILE
 from . import settings

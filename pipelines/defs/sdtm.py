@@ -30,7 +30,8 @@ from ..metadata import load_spec
 from ..sdtm import build_domains, infer_data_cut, load_mappings
 from ..sdtm.output import sha256_file, write_reconciliation
 from ..sdtm.validation import validate_cross_domain, validate_schema
-from ..metadata.validation import FAILURE_SCHEMA, empty_failures, with_raw_provenance
+from ..metadata.provenance import with_raw_provenance
+from ..metadata.validation import FAILURE_SCHEMA, empty_failures
 from ..raw.reader import form_files
 from ..release.evidence import build_record, read_layer_evidence, write_layer_evidence
 from ..xpt import write_xpt

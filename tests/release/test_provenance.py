@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.metadata.validation import FAILURE_SCHEMA, derived_trace, failures_markdown, format_failures, with_raw_provenance
+from pipelines.metadata.provenance import derived_trace, with_raw_provenance
+from pipelines.metadata.validation import FAILURE_SCHEMA, failures_markdown, format_failures
 
 TRACE = pl.DataFrame({
     "dataset": ["AE", "AE", "AE", "DM", "DM", "RS"],
