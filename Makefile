@@ -48,10 +48,11 @@ extract: venv
 
 # One process: generate the extract if the project's default folder is empty (never a configured
 # one), register the data cuts, materialize every asset (SELECT=...) of the newest cut (CUT=...)
-# in the instance at $DAGSTER_HOME. V=1 prints every Dagster event.
+# in the instance at $DAGSTER_HOME. V=1 prints every Dagster event; GENERATE=1 generates into an
+# empty configured EDC_EXTRACT_DIR too.
 run: venv instance
 	$(BIN)/python -m pipelines run --select '$(SELECT)' --subjects $(SUBJECTS) --seed $(SEED) \
-	  $(if $(CUT),--cut $(CUT)) $(if $(CUTOFF),--cutoff $(CUTOFF)) $(if $(V),-v)
+	  $(if $(CUT),--cut $(CUT)) $(if $(CUTOFF),--cutoff $(CUTOFF)) $(if $(V),-v) $(if $(GENERATE),--generate)
 
 test: venv
 	$(BIN)/python -m pytest

@@ -130,7 +130,8 @@ class Console(logging.Handler):
             stage.done.set()
             seconds = time.monotonic() - stage.started
             checks = f"{stage.passed} checks passed" + (f", {len(stage.failed)} failed" if stage.failed else "")
-            line = f"{stage.label:<13} {stage.datasets:>3} datasets {stage.rows:>9,} rows  {checks}  {seconds:.1f} s"
+            datasets = f"{stage.datasets:>3} dataset{'' if stage.datasets == 1 else 's'}"
+            line = f"{stage.label:<13} {datasets:<12} {stage.rows:>9,} rows  {checks}  {seconds:.1f} s"
             if kind == "STEP_FAILURE":
                 line += f"\n  {stage.label}: FAILED: {_failure_reason(event)}"
             self.write(line)
