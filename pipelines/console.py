@@ -68,11 +68,11 @@ def _failure_reason(event) -> str:
 class Console(logging.Handler):
     """Renders Dagster log records as stage summaries (see module docstring)."""
 
-    def __init__(self, stream=None, labels: dict[str, str] | None = None, progress: float = PROGRESS_SECONDS):
+    def __init__(self, stream=None, labels: dict[str, str] | None = None, progress: float | None = None):
         super().__init__(logging.DEBUG)
         self.stream = stream or sys.stdout
         self.labels = labels or {}
-        self.progress = progress
+        self.progress = PROGRESS_SECONDS if progress is None else progress
         self.stages: dict[str, _Stage] = {}
         self._lock = threading.Lock()
 
