@@ -2,27 +2,29 @@
 
 * ``edc_landing_sensor`` looks at ``$EDC_EXTRACT_DIR`` every 30 s; an extract counts once its
   ``manifest.json`` is there. A new cut is registered as a ``data_cut`` partition and its run
-  launched; a re-delivered extract (its manifest changed) is run again.
+  launched; a new delivery of a cut (its manifest changed, or the acknowledgement file beside it:
+  :func:`pipelines.release.evidence.read_delivery`) is run again.
 * ``cdisc_pipeline_nightly`` re-runs the newest registered cut every night.
 * ``python -m pipelines.defs.cuts register`` registers the complete extracts from the command
   line (``make run`` uses it) and prints the newest cut key.
 """
 
 import argparse
-import hashlib
 import json
 import sys
 
 import dagster as dg
 
 from ..cuts import CutError, MANIFEST, discover
+from ..release.evidence import read_delivery
 from .jobs import all_assets_job
 from .partitions import DATA_CUTS
 from .resources import StudyPaths
 
 
 def _manifest_digest(extract) -> str:
-    return hashlib.sha256((extract.path / MANIFEST).read_bytes()).hexdigest()
+    """The delivery's digest: manifest and acknowledgements (a new acknowledgement is a new run)."""
+    return read_delivery(extract.path).digest
 
 
 @dg.sensor(
