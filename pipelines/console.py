@@ -130,8 +130,9 @@ class Console(logging.Handler):
             stage.done.set()
             seconds = time.monotonic() - stage.started
             checks = f"{stage.passed} checks passed" + (f", {len(stage.failed)} failed" if stage.failed else "")
-            datasets = f"{stage.datasets:>3} dataset{'' if stage.datasets == 1 else 's'}"
-            line = f"{stage.label:<13} {datasets:<12} {stage.rows:>9,} rows  {checks}  {seconds:.1f} s"
+            noun = STAGE_NOUNS.get(stage.label, ("dataset", "datasets"))[stage.datasets != 1]
+            rows = f"{stage.rows:>9,} rows" if stage.rows else " " * 14
+            line = f"{stage.label:<13} {stage.datasets:>3} {noun:<12} {rows}  {checks}  {seconds:.1f} s"
             if kind == "STEP_FAILURE":
                 line += f"\n  {stage.label}: FAILED: {_failure_reason(event)}"
             self.write(line)
@@ -174,6 +175,11 @@ def console_logger(verbose: bool = False, labels: dict[str, str] | None = None, 
 
 
 STAGE_LABELS: dict[str, str] = {}  # step key -> stage name, set by the code location (pipelines.definitions)
+# What a stage's assets are, singular and plural (datasets unless named here).
+STAGE_NOUNS: dict[str, tuple[str, str]] = {
+    "analysis": ("analysis", "analyses"), "define/json": ("package", "packages"),
+    "documents": ("document", "documents"), "release": ("release", "releases"),
+}
 
 
 @dg.logger(

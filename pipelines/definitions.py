@@ -27,8 +27,8 @@ from .defs.sdtm import sdtm_assets
 
 # The terminal's name of each step (pipelines.console)
 console.STAGE_LABELS.update({
-    "raw_edc_forms": "raw", "sdtm_domains": "sdtm", "adam_datasets": "adam", "analysis__os": "analysis",
-    "submission_package": "define/json", "deliverables__release": "release",
+    "raw_edc_forms": "raw", "sdtm_domains": "sdtm", "adam_datasets": "adam", "analysis_results": "analysis",
+    "submission_package": "define/json", "reviewer_documents": "documents", "deliverables__release": "release",
 })
 
 

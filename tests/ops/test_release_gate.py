@@ -18,12 +18,16 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from pipelines.__main__ import SetupError, prepare_extract
+from pipelines.defs.sdtm import build_sdtm_assets
+from pipelines.metadata import load_spec
+from pipelines.study import study
 from tests.corrupt import consistent_manifest, first_record_with, set_cell
 
 from .conftest import PYTHON, ROOT, acknowledge, acknowledge_everything, embedded_home, kill_group, land, pipeline_env, start_pipeline
@@ -177,11 +181,16 @@ def test_extract_generation_only_when_asked(tmp_path):
 
 
 def test_an_sdtm_finding_names_the_raw_file_and_record(pipe):
-    dd = pl.read_csv(pipe.extract / "dd.csv", infer_schema=False)
-    ae = pl.read_csv(pipe.extract / "ae.csv", infer_schema=False)
-    subject = ae.filter(pl.col("SUBJID").is_in(dd["SUBJID"].implode()))["SUBJID"][0]
-    record = int(ae.with_row_index("_i").filter(pl.col("SUBJID") == subject)["_i"][0]) + 1
-    set_cell(pipe.extract / "ae.csv", record, "AESTDAT", "31-DEC-2099")  # after the death: raw passes, SDTM not
+    # a start the day after the death, still inside the data cut (a later one is cut away, not a finding)
+    cut = date.fromisoformat(CUT)
+    dd = (pl.read_csv(pipe.extract / "dd.csv", infer_schema=False)
+          .with_columns(death=pl.col("DTHDAT").str.to_date("%d-%b-%Y", strict=False))
+          .filter(pl.col("death") < cut))
+    ae = pl.read_csv(pipe.extract / "ae.csv", infer_schema=False).with_row_index("_i")
+    hit = ae.join(dd.select("SUBJID", "death"), on="SUBJID").row(0, named=True)
+    record = int(hit["_i"]) + 1
+    after = (hit["death"] + timedelta(days=1)).strftime("%d-%b-%Y").upper()
+    set_cell(pipe.extract / "ae.csv", record, "AESTDAT", after)  # after the death: raw passes, SDTM not
     consistent_manifest(pipe.extract)
     text = pipe.run(expect=1)
     line = next(t for t in text.splitlines() if "AE cannot start after DM.DTHDTC" in t)
@@ -192,10 +201,13 @@ def test_an_sdtm_finding_names_the_raw_file_and_record(pipe):
 def test_the_terminal_of_a_passing_run(pipe):
     text = pipe.run()
     lines = text.splitlines()
-    stages = [l.split()[0] for l in lines if re.match(r"^\S+ +\d+ datasets? +[\d,]+ rows", l)]
-    assert stages == ["raw", "sdtm", "adam", "analysis", "define/json", "release"]
+    stages = [l.split()[0] for l in lines if re.match(r"^\S+ +\d+ [a-z]+ +([\d,]+ rows +)?\d+ checks passed", l)]
+    assert stages == ["raw", "sdtm", "adam", "analysis", "define/json", "documents", "release"]
     assert " - DEBUG - " not in text and "dagster - " not in text
-    assert re.search(r"^sdtm +27 datasets +[\d,]+ rows  54 checks passed  [\d.]+ s$", text, re.M)
+    sdtm = load_spec(study().spec("sdtm")).datasets
+    checks = len(list(build_sdtm_assets().check_specs))
+    assert checks == 3 * len(sdtm)  # conforms_to_spec, cross_domain, edit_checks per dataset
+    assert re.search(rf"^sdtm +{len(sdtm)} datasets +[\d,]+ rows  {checks} checks passed  [\d.]+ s$", text, re.M)
     assert lines[-2].startswith(f"run {run_id(text)} succeeded in ") and f"released data cut {CUT}" in lines[-2]
     assert f"show data cut {CUT}; full log: {pipe.out}/cuts/{CUT}/logs/{run_id(text)}.log" in lines[-1]
     log = Path(lines[-1].split("full log: ")[1]).read_text()
