@@ -14,11 +14,13 @@ STAMP := $(VENV)/.installed
 # The study (specs/<study>/, mappings/<study>/): STUDY=<id>, default [tool.cdisc] of pyproject.toml.
 STUDY ?= $(shell sed -n 's/^default_study *= *"\(.*\)"/\1/p' pyproject.toml)
 export CDISC_STUDY := $(STUDY)
-# Project-local Dagster instance: .dagster/ (git-ignored) with a link to ./dagster.yaml.
-export DAGSTER_HOME ?= $(CURDIR)/.dagster
+# One Dagster instance per study: .dagster/<study>/ (git-ignored) with a link to ./dagster.yaml
+# (pipelines/defs/instance_study.py refuses an instance that serves another study).
+export DAGSTER_HOME ?= $(CURDIR)/.dagster/$(STUDY)
 export CDISC_OUTPUT_DIR ?= output/$(STUDY)
 export EDC_EXTRACT_DIR ?= data/$(STUDY)/raw
-SUBJECTS ?= 780
+# Randomized subjects when generating; empty: the study's own number (its generator study.yaml).
+SUBJECTS ?=
 SEED ?= 1
 CUTOFF ?=
 SELECT ?= *
@@ -42,8 +44,8 @@ extract: venv
 	  if [ "$(abspath $(EDC_EXTRACT_DIR))" != "$(CURDIR)/data/$(STUDY)/raw" ]; then \
 	    echo "error: the extract folder $(EDC_EXTRACT_DIR) (EDC_EXTRACT_DIR) is empty: no extract to run" >&2; exit 2; \
 	  fi; \
-	  echo "$(EDC_EXTRACT_DIR) is empty: generating the synthetic EDC extract ($(SUBJECTS) randomized, seed $(SEED))"; \
-	  $(BIN)/python -m pipelines.simulate --subjects $(SUBJECTS) --seed $(SEED) --out "$(EDC_EXTRACT_DIR)" $(if $(CUTOFF),--cutoff $(CUTOFF)); \
+	  echo "$(EDC_EXTRACT_DIR) is empty: generating the synthetic EDC extract (seed $(SEED))"; \
+	  $(BIN)/python -m pipelines.simulate $(if $(SUBJECTS),--subjects $(SUBJECTS)) --seed $(SEED) --out "$(EDC_EXTRACT_DIR)" $(if $(CUTOFF),--cutoff $(CUTOFF)); \
 	fi
 
 # One process: generate the extract if the project's default folder is empty (never a configured
@@ -51,7 +53,7 @@ extract: venv
 # in the instance at $DAGSTER_HOME. V=1 prints every Dagster event; GENERATE=1 generates into an
 # empty configured EDC_EXTRACT_DIR too.
 run: venv instance
-	$(BIN)/python -m pipelines run --select '$(SELECT)' --subjects $(SUBJECTS) --seed $(SEED) \
+	$(BIN)/python -m pipelines run --select '$(SELECT)' $(if $(SUBJECTS),--subjects $(SUBJECTS)) --seed $(SEED) \
 	  $(if $(CUT),--cut $(CUT)) $(if $(CUTOFF),--cutoff $(CUTOFF)) $(if $(V),-v) $(if $(GENERATE),--generate)
 
 test: venv
@@ -62,4 +64,4 @@ ui: venv instance extract
 	$(BIN)/dagster dev -m pipelines.definitions --host $${DAGSTER_UI_HOST:-127.0.0.1} --port $${DAGSTER_UI_PORT:-3000}
 
 clean:
-	rm -rf "$(CDISC_OUTPUT_DIR)" .dagster
+	rm -rf "$(CDISC_OUTPUT_DIR)" "$(DAGSTER_HOME)"

@@ -69,7 +69,7 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--cut", default=None, help="data cut key (default: the newest complete extract)")
     parser.add_argument("--generate", action="store_true",
                         help="generate the synthetic extract into the (empty) extract folder")
-    parser.add_argument("--subjects", type=int, default=None, help="randomized subjects when generating (default 780)")
+    parser.add_argument("--subjects", type=int, default=None, help="randomized subjects when generating (default: the study's own, its generator study.yaml)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed when generating (default 1)")
     parser.add_argument("--cutoff", default=None, help="data cut date YYYY-MM-DD when generating")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every Dagster event (DEBUG)")
@@ -112,7 +112,13 @@ def _materialize(instance, paths, args: argparse.Namespace, start: float) -> int
     from .defs.cuts import register
     from .defs.executors import ExecutorChoiceError, execute_cut
     from .defs.gate import run_tags, sweep_orphans
+    from .defs.instance_study import InstanceStudyError, bind_study
+    from .defs.settings import STUDY
 
+    try:
+        bind_study(instance, STUDY.id)  # before anything touches the instance
+    except InstanceStudyError as exc:
+        raise SetupError(str(exc)) from None
     for run_id, reason in sweep_orphans(instance):
         print(f"marked run {run_id} failed: {reason}", file=sys.stderr)
     try:

@@ -19,7 +19,9 @@ from ..cuts import CutError, MANIFEST, discover
 from ..release.evidence import read_delivery
 from .jobs import all_assets_job
 from .partitions import DATA_CUTS
+from .instance_study import InstanceStudyError, bind_study
 from .resources import StudyPaths
+from .settings import STUDY
 
 
 def _manifest_digest(extract) -> str:
@@ -35,6 +37,10 @@ def _manifest_digest(extract) -> str:
     description="Registers each complete EDC extract in the landing folder as a data cut and runs it.",
 )
 def edc_landing_sensor(context: dg.SensorEvaluationContext, paths: StudyPaths):
+    try:
+        bind_study(context.instance, STUDY.id)
+    except InstanceStudyError as exc:
+        return dg.SkipReason(str(exc))
     problems: list[str] = []
     extracts = discover(paths.extract_dir, problems)
     for problem in problems:
@@ -83,7 +89,10 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext, paths: StudyPaths):
 
 
 def register(instance: dg.DagsterInstance, extract_dir: str) -> list[str]:
-    """Register every complete extract as a data cut partition; returns keys, oldest first."""
+    """Register every complete extract as a data cut partition; returns keys, oldest first.
+
+    Raises :class:`~pipelines.defs.instance_study.InstanceStudyError` on another study's instance."""
+    bind_study(instance, STUDY.id)
     keys = [e.key for e in discover(extract_dir)]
     missing = [k for k in keys if not instance.has_dynamic_partition(DATA_CUTS.name, k)]
     if missing:
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     extract_dir = args.extract_dir or StudyPaths.from_env().extract_dir
     try:
         keys = register(dg.DagsterInstance.get(), extract_dir)
-    except CutError as exc:
+    except (CutError, InstanceStudyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not keys:

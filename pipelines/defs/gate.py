@@ -156,7 +156,13 @@ def cut_lock(instance: dg.DagsterInstance, folder, run_id: str, logger=None, nam
 def hold_cut(instance: dg.DagsterInstance, cut_base, run_id: str, logger=None) -> CutLock:
     """Take or confirm this run's writer lock of a cut folder; refuse after the timeout."""
     from ..release.lock import LockTimeout
+    from .instance_study import InstanceStudyError, bind_study
+    from .settings import STUDY
 
+    try:
+        bind_study(instance, STUDY.id)
+    except InstanceStudyError as exc:
+        raise InputRefused(str(exc)) from None
     lock = cut_lock(instance, cut_base, run_id, logger)
     try:
         lock.acquire()
