@@ -90,8 +90,12 @@ def publish_define(
     created: dt.datetime | None = None,
     inline_bytes: int = INLINE_BYTES,
     frames: FrameSource | None = None,
+    page_refs: tuple[dict, dict] | None = None,
 ) -> DefineResult:
     """Build, write and check ``<directory>/define.xml`` (+ define.html, define2-1.xsl).
+
+    ``page_refs``: the annotated CRF's page references (by variable, by value-level item), the
+    def:PDFPageRef of Collected origins whose spec row gives no Pages (:mod:`pipelines.documents`).
 
     ``created`` (CreationDateTime) defaults to the XPT header timestamp, which our XPT writer sets
     to the data cut, so a re-run on the same data gives the same bytes. A package larger than
@@ -107,8 +111,10 @@ def publish_define(
     if created is None:
         raise ValueError(f"{directory}: the XPT headers carry no timestamp; pass `created` (the data cut)")
     t1 = time.perf_counter()
+    by_variable, by_value = page_refs or ({}, {})
     build = build_define(spec, package, DefineOptions(
-        created=created, source_system=source_system()[0], source_system_version=source_system()[1]))
+        created=created, source_system=source_system()[0], source_system_version=source_system()[1],
+        page_refs=by_variable, value_page_refs=by_value))
     data = define_bytes(build.tree)
     define_path = write_bytes_atomic(directory / DEFINE_XML, data)
     t2 = time.perf_counter()

@@ -135,6 +135,9 @@ class Dataset:
     reference_data: bool | None = None
     comment: str | None = None
     variables: tuple[Variable, ...] = ()
+    folders: tuple[str, ...] = ()
+    """EDC specs: the visit folders the form is collected in (column ``Folders``: ``SCRN``,
+    ranges such as ``C01D01-C35D01``)."""
 
     @property
     def variable_names(self) -> list[str]:

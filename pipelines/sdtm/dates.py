@@ -81,3 +81,28 @@ def compute_study_day(dtc: pl.Expr, reference_dtc: pl.Expr) -> pl.Expr:
     before it (there is no day 0); null unless both dates are complete."""
     days = (compute_dtc_date(dtc) - compute_dtc_date(reference_dtc)).dt.total_days()
     return pl.when(days >= 0).then(days + 1).otherwise(days).cast(pl.Int64)
+
+
+def _period_series(s: pl.Series, last: bool) -> pl.Series:
+    distinct = s.unique()
+    v = pl.col("v").str.slice(0, 10)
+    n = v.str.len_chars()
+    first = (
+        pl.when(n == 10).then(v).when(n == 7).then(v + "-01").when(n == 4).then(v + "-01-01")
+        .otherwise(None).str.to_date("%Y-%m-%d", strict=False)
+    )
+    end = (
+        pl.when(n == 10).then(first).when(n == 7).then(first.dt.month_end())
+        .when(n == 4).then(first.dt.offset_by("1y").dt.offset_by("-1d")).otherwise(None)
+    )
+    dates = pl.DataFrame({"v": distinct}).select(end if last else first).to_series()
+    return s.replace_strict(distinct, dates, default=None, return_dtype=pl.Date)
+
+
+def compute_dtc_period(dtc: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The first and last calendar day an ISO 8601 --DTC can mean at its precision: a complete
+    date gives that day twice, ``2027-03`` gives 2027-03-01 and 2027-03-31, ``2027`` the year;
+    null for null or malformed values."""
+    text = dtc.cast(pl.String)
+    return (text.map_batches(lambda s: _period_series(s, False), return_dtype=pl.Date),
+            text.map_batches(lambda s: _period_series(s, True), return_dtype=pl.Date))

@@ -21,13 +21,15 @@ counted in the reconciliation (mapped, or excluded with the reason the mapping s
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import polars as pl
 
 from ..metadata.model import Spec
 from ..metadata.validation import FAILURE_SCHEMA, empty_failures
+from .conform import conform_to_spec
+from .datacut import REPORT_SCHEMA as CUT_SCHEMA, apply_data_cut, cut_reason, infer_data_cut  # noqa: F401 (re-exported)
 from .mapping import DomainMapping, MappingSet, RuleCall, Source
 from .rules import RULES, Mapped, MappingError, RuleContext
 
@@ -58,6 +60,8 @@ class DomainResult:
     """Per source: raw records in = mapped + excluded (one row per exclusion reason)."""
     issues: pl.DataFrame
     """Values the mapping rules could not map (failure table; empty when all mapped)."""
+    cut: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CUT_SCHEMA))
+    """Records removed and values reset by the data cut (pipelines.sdtm.datacut.REPORT_SCHEMA)."""
 
     @property
     def balanced(self) -> bool:
@@ -71,34 +75,11 @@ def _empty(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=dict(schema))
 
 
-def infer_data_cut(raw: Mapping[str, pl.DataFrame]) -> dt.date | None:
-    """The latest complete EDC date (``DD-MMM-YYYY``) in any ``*DAT`` column of the extract."""
-    latest = None
-    for frame in raw.values():
-        cols = [c for c in frame.columns if c.endswith("DAT") and frame.schema[c] == pl.String]
-        if not cols or frame.height == 0:
-            continue
-        m = frame.select(
-            pl.max_horizontal([pl.col(c).str.to_date("%d-%b-%Y", strict=False).max() for c in cols])
-        ).item()
-        if m is not None and (latest is None or m > latest):
-            latest = m
-    return latest
-
-
 def _records(df: pl.DataFrame, one_row_per_record: bool = False) -> int:
     """Distinct raw records in a frame (its tracking keys)."""
     if one_row_per_record or df.height == 0:
         return df.height
     return int(df.group_by("raw_form").agg(pl.col("raw_record").n_unique().alias("n"))["n"].sum())
-
-
-def _constant(s: pl.Series) -> bool:
-    if s.len() == 0 or s.null_count() == s.len():
-        return True
-    if s.null_count():
-        return False
-    return bool((s == s[0]).all())
 
 
 def _apply_when(call: RuleCall, mapped: Mapped) -> Mapped:
@@ -113,15 +94,19 @@ def _apply_when(call: RuleCall, mapped: Mapped) -> Mapped:
 
 
 class _Builder:
-    def __init__(self, raw: Mapping[str, pl.DataFrame], spec: Spec, mappings: MappingSet, data_cut: dt.date | None):
+    def __init__(self, raw: Mapping[str, pl.DataFrame], spec: Spec, mappings: MappingSet, data_cut: dt.date | None,
+                 apply_cut: bool = True):
         self.raw = {k.upper(): v for k, v in raw.items()}
         self.spec = spec
         self.mappings = mappings
         self.data_cut = data_cut
+        self.cut_date = data_cut if apply_cut else None
         self.base: dict[str, pl.DataFrame] = {}
         self.final: dict[str, pl.DataFrame] = {}
         self.recon: dict[str, list[dict]] = {}
         self.issues: dict[str, list[pl.DataFrame]] = {}
+        self.cut_removed: dict[str, pl.DataFrame] = {}
+        self.cut_report: dict[str, pl.DataFrame] = {}
         self.active: list[tuple[str, str]] = []
         self.inputs: dict[tuple, pl.DataFrame] = {}
         # base stages another dataset reads; the others are dropped once their final stage exists
@@ -260,7 +245,37 @@ class _Builder:
                               "sdtm_records": None, "reason": r["reason"]})
         self.recon[domain] = recon
         self.issues[domain] = issues
-        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        stacked = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        return self._data_cut(m, stacked)
+
+    def _data_cut(self, m: DomainMapping, df: pl.DataFrame) -> pl.DataFrame:
+        """The dataset's data-cut rule on its stacked records; removed records leave the
+        reconciliation balanced (an exclusion row per source, reason "after the data cut")."""
+        rule = m.data_cut
+        parent = None
+        if rule is not None and rule.parent:
+            self.frame(rule.parent, "base")
+            parent = self.cut_removed.get(rule.parent)
+        res = apply_data_cut(df, rule, self.cut_date, m.domain, m.path, parent)
+        self.cut_removed[m.domain] = res.removed
+        self.cut_report[m.domain] = res.report
+        if res.removed.height == 0:
+            return res.kept
+        reason = cut_reason(self.cut_date)
+        keys = list(TRACKING)
+        for row in [r for r in self.recon[m.domain] if r["reason"] is None]:
+            src = pl.col(SOURCE_COL) == row["source"]
+            gone = res.removed.filter(src)
+            if gone.height == 0:
+                continue
+            still = res.kept.filter(src).select(keys).unique()
+            records = gone.select(keys).unique().join(still, on=keys, how="anti").height
+            row["records_mapped"] -= records
+            row["sdtm_records"] -= gone.height
+            self.recon[m.domain].append({"source": row["source"], "origin": row["origin"], "records_in": None,
+                                         "records_mapped": None, "records_excluded": records,
+                                         "rows_excluded": gone.height, "sdtm_records": None, "reason": reason})
+        return res.kept
 
     def _apply_source_rules(self, m: DomainMapping, s: Source, df: pl.DataFrame):
         exprs = [pl.col(c) for c in TRACKING]
@@ -335,51 +350,8 @@ class _Builder:
                 if found is not None:
                     self.issues[domain].append(found)
                 df = df.drop(["_bad_0", "_bad_0_v"], strict=False)
-        return self._conform(m, df)
-
-    def _conform(self, m: DomainMapping, df: pl.DataFrame) -> pl.DataFrame:
-        ds = self.spec.dataset(m.domain)
-        names = ds.variable_names
-        missing = [n for n in names if n not in df.columns]
-        if missing:
-            raise MappingError(f"{m.path}: spec variable(s) {', '.join(missing)} of {m.domain} are not produced by the mapping")
-        extra = [c for c in df.columns if not c.startswith("_") and c not in names and c not in TRACKING]
-        if extra:
-            raise MappingError(f"{m.path}: variable(s) {', '.join(extra)} are not in the spec for {m.domain} (prefix temporary columns with _)")
-        exprs = []
-        lost = []
-        for var in ds.variables:
-            target = var.polars_dtype
-            have = df.schema[var.name]
-            col = pl.col(var.name)
-            if have == pl.Null:
-                exprs.append(pl.lit(None, dtype=target).alias(var.name))
-                continue
-            if have != target:
-                if have == pl.String and target != pl.String:
-                    cast = col.str.strip_chars().cast(target, strict=False)
-                    lost.append((var.name, col.is_not_null() & cast.is_null()))
-                    col = cast
-                elif target == pl.String and have.is_float():
-                    col = pl.when(col == col.round(0)).then(col.cast(pl.Int64).cast(pl.String)).otherwise(col.cast(pl.String))
-                else:
-                    col = col.cast(target, strict=False)
-            exprs.append(col.alias(var.name))
-        for name, bad in lost:
-            hit = df.filter(bad.fill_null(False))
-            if hit.height:
-                self.issues[m.domain].append(hit.select(
-                    pl.lit(m.domain).alias("dataset"), pl.col("raw_record").cast(pl.Int64).alias("record"),
-                    (pl.col("USUBJID") if "USUBJID" in hit.columns else pl.lit(None, pl.String)).alias("subject"),
-                    pl.lit(name).alias("variable"),
-                    pl.lit(f"type {ds.variable(name).data_type} (spec): value is not a number").alias("rule"),
-                    pl.col(name).cast(pl.String).alias("value")))
-        keep = list(TRACKING) + [SOURCE_COL]
-        out = df.select(exprs + [pl.col(c) for c in keep])
-        # sort by the spec keys; a key with one value only (STUDYID, RDOMAIN ...) does not change the order
-        keys = [k for k in ds.keys if k in names and not _constant(out.get_column(k))]
-        if keys:
-            out = out.sort(keys, nulls_last=False, maintain_order=True)
+        out, lost = conform_to_spec(self.spec.dataset(m.domain), m.path, df, (*TRACKING, SOURCE_COL))
+        self.issues[m.domain].extend(lost)
         return out
 
     # ------------------------------------------------------------------ results
@@ -402,7 +374,9 @@ class _Builder:
         issues = pl.concat(found).cast(FAILURE_SCHEMA) if found else empty_failures()
         if domain not in self.final_needed:
             self.final.pop(domain, None)  # the result keeps the columns it needs, not the working ones
-        return DomainResult(dataset=domain, data=data, trace=trace, recon=recon, issues=issues)
+        cut = self.cut_report.get(domain)
+        return DomainResult(dataset=domain, data=data, trace=trace, recon=recon, issues=issues,
+                            cut=cut if cut is not None else pl.DataFrame(schema=CUT_SCHEMA))
 
 
 def build_domains(
@@ -416,7 +390,8 @@ def build_domains(
 
     ``raw`` maps form name -> frame of strings with tracking columns (``pipelines.raw``).
     Dependencies (DM reference dates from EX/DS, EPOCH from SE, --DY from DM ...) are built
-    as needed, whether selected or not; only the selected datasets are returned.
+    as needed, whether selected or not; only the selected datasets are returned. With
+    ``data_cut`` the datasets' data-cut rules remove what is after it (pipelines.sdtm.datacut).
     """
     spec_names = set(spec.datasets)
     mapped = set(mappings.domains)
@@ -428,7 +403,7 @@ def build_domains(
     unknown = [d for d in wanted if d not in spec_names]
     if unknown:
         raise MappingError(f"dataset(s) {', '.join(unknown)} are not in the spec")
-    if data_cut is None:
-        data_cut = infer_data_cut(raw)
-    builder = _Builder(raw, spec, mappings, data_cut)
+    # The data-cut rules apply with a declared cut only; without one the latest date of the
+    # extract stands in for the run values (TS DCUTDTC ...), and nothing is cut.
+    builder = _Builder(raw, spec, mappings, data_cut if data_cut is not None else infer_data_cut(raw), data_cut is not None)
     return {d: builder.result(d) for d in wanted}

@@ -23,6 +23,7 @@
       AESEQ: {rule: seq, order: [AESTDTC, AESPID]}
     not_mapped:                      # raw columns deliberately not carried, with the reason
       RECID: "EDC record id; traceability is kept through raw_record"
+    data_cut: {date: AESTDTC}        # optional: the dataset's data-cut rule (pipelines.sdtm.datacut)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any, Mapping
 import polars as pl
 import yaml
 
+from .datacut import DataCutRule, read_data_cut
 from .rules import RULES, MappingError, check_params
 
 
@@ -130,6 +132,8 @@ class DomainMapping:
     sources: tuple[Source, ...]
     derive: tuple[RuleCall, ...] = ()
     not_mapped: Mapping[str, str] = field(default_factory=dict)
+    data_cut: DataCutRule | None = None
+    """What the data cut removes or resets (None: the dataset is not cut)."""
 
     @property
     def targets(self) -> list[str]:
@@ -162,6 +166,8 @@ class DomainMapping:
         for r in self.derive:
             if r.spec.depends:
                 deps.update((d.upper(), st) for d, st in r.spec.depends(r.params))
+        if self.data_cut is not None and self.data_cut.parent:
+            deps.add((self.data_cut.parent, "base"))
         return deps
 
 
@@ -272,7 +278,7 @@ def _source(where: str, i: int, data: Mapping[str, Any], in_derive_kind: str = "
 
 def read_domain_mapping(path: Path, data: Mapping[str, Any], root: Path) -> DomainMapping:
     where = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    _refuse_unknown(where, data, {"domain", "description", "sources", "derive", "not_mapped"}, {"domain", "sources"})
+    _refuse_unknown(where, data, {"domain", "description", "sources", "derive", "not_mapped", "data_cut"}, {"domain", "sources"})
     sources = tuple(_source(where, i, s) for i, s in enumerate(data["sources"] or []))
     if not sources:
         raise MappingError(f"{where}: at least one source is needed")
@@ -280,6 +286,7 @@ def read_domain_mapping(path: Path, data: Mapping[str, Any], root: Path) -> Doma
     return DomainMapping(
         domain=str(data["domain"]).upper(), path=where, description=data.get("description"),
         sources=sources, derive=derive, not_mapped=dict(data.get("not_mapped") or {}),
+        data_cut=read_data_cut(where, data.get("data_cut")),
     )
 
 

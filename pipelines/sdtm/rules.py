@@ -25,7 +25,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import polars as pl
 
-from .dates import compute_dtc_date, compute_iso_date, compute_iso_datetime, compute_study_day
+from .dates import compute_dtc_date, compute_dtc_period, compute_iso_date, compute_iso_datetime, compute_study_day
 
 
 class MappingError(ValueError):
@@ -391,8 +391,11 @@ def derive_study_day(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl
       depends=lambda p: [(p.get("domain", "SE"), "final")])
 def derive_epoch(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
     """EPOCH of the subject element (SE) whose start <= date <= end; a later element wins on
-    the day one ends and the next starts. Dates without a complete day get no EPOCH. With
-    ``keep_existing`` a value set by the source (e.g. hard-coded) is kept."""
+    the day one ends and the next starts. A partial date (``2027-03``, ``2027``) gets the EPOCH
+    of the element holding its whole period, none when the period spans two elements (or lies
+    outside every element); the period ends at the latest when the subject's last element ends
+    (the end of participation). With ``keep_existing`` a value set by the source (e.g.
+    hard-coded) is kept."""
     se = ctx.other(p.get("domain", "SE"), "final")
     elements = (
         se.select(
@@ -403,14 +406,26 @@ def derive_epoch(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.Dat
         )
         .filter(pl.col("_start").is_not_null())
         .sort("_start")
+        .with_row_index("_el")
     )
-    base = df.select("USUBJID", compute_dtc_date(pl.col(p["date"])).alias("_d")).with_row_index("_row")
-    dated = base.filter(pl.col("_d").is_not_null() & pl.col("USUBJID").is_not_null()).sort("_d")
-    hit = dated.join_asof(elements, left_on="_d", right_on="_start", by="USUBJID", strategy="backward", check_sortedness=False)
-    hit = hit.select(
-        "_row",
-        pl.when(pl.col("_end").is_null() | (pl.col("_d") <= pl.col("_end"))).then(pl.col("_epoch")).alias("_new"),
-    )
+    first, last = compute_dtc_period(pl.col(p["date"]))
+    base = df.select("USUBJID", first.alias("_lo"), last.alias("_hi")).with_row_index("_row")
+    # a period ends at the latest at the end of the subject's last element: the end of
+    # participation, after which no record of the subject is dated
+    final = elements.group_by("USUBJID").agg(pl.col("_end").sort_by("_start").last().alias("_last"))
+    dated = (base.filter(pl.col("_lo").is_not_null() & pl.col("USUBJID").is_not_null())
+             .join(final, on="USUBJID", how="left")
+             .with_columns(pl.when(pl.col("_last").is_null()).then(pl.col("_hi"))
+                           .otherwise(pl.min_horizontal("_hi", pl.max_horizontal("_lo", "_last"))).alias("_hi")))
+
+    def element_of(day: str) -> pl.DataFrame:
+        hit = dated.select("_row", "USUBJID", pl.col(day).alias("_d")).sort("_d").join_asof(
+            elements, left_on="_d", right_on="_start", by="USUBJID", strategy="backward", check_sortedness=False)
+        inside = pl.col("_end").is_null() | (pl.col("_d") <= pl.col("_end"))
+        return hit.select("_row", pl.when(inside).then(pl.col("_el")).alias(f"_el{day}"), pl.col("_epoch").alias(f"_ep{day}"))
+
+    both = element_of("_lo").join(element_of("_hi"), on="_row")
+    hit = both.select("_row", pl.when(pl.col("_el_lo") == pl.col("_el_hi")).then(pl.col("_ep_lo")).alias("_new"))
     new = base.select("_row").join(hit, on="_row", how="left", maintain_order="left").get_column("_new")
     if p.get("keep_existing") and target in df.columns:
         return df.with_columns(pl.coalesce(pl.col(target), pl.lit(new)).alias(target))

@@ -1,9 +1,12 @@
 """Synthetic EDC extract generator, driven by a study configuration (pipelines/simulate/studies/<study>/).
 
 The pipeline's embedded default source while no patient data exists: one file per CRF form as
-described by ``specs/edc.xlsx``, faithful to the registry record and to published figures
-(``study.yaml`` and ``data/``), deterministic for a seed, vectorised so 78,000 subjects take
-seconds.
+described by the study's EDC spec (``specs/<study>/edc.xlsx``), faithful to the study's design
+and published figures as its configuration declares them
+(``pipelines/simulate/studies/<study>/study.yaml`` and its ``data/``), deterministic for a seed,
+vectorised so 78,000 subjects take seconds. The engine (the modules here) holds no study: arms,
+regimens, dose rules, schedules, biomarkers, strata, subgroups, survival models and AE profiles
+all come from the configuration.
 
 Public API::
 
@@ -12,11 +15,13 @@ Public API::
     write_extract(frames, "data/raw", "csv", manifest={...})
     run(out_dir="data/raw", subjects=780, seed=1)          # generate + write + manifest
 
-Modules by concern: ``config`` (typed settings), ``population`` (screening, demography,
+Modules by concern: ``config`` + ``design`` + ``sections`` (typed settings), ``characteristics``
+(biomarker values, conditions of strata and subgroups), ``population`` (screening, demography,
 eligibility), ``randomization`` (stratified permuted blocks), ``survival`` (latent event times),
-``tumour`` + ``recist`` (RECIST 1.1), ``exposure`` (dosing, EOT), ``safety`` (AEs),
-``followup`` (FU, DD, EOS, CM), ``assemble`` (spec layout, data cut), ``writer`` (CSV/XPT,
-manifest), ``__main__`` (CLI).
+``tumour`` + ``recist`` (RECIST 1.1), ``treatments`` (drugs per arm, investigator's choices),
+``schedule`` (cycles, dosing visits, EOT), ``dosing`` (dose rules), ``exposure`` (EX, vital
+signs), ``safety`` (AEs), ``followup`` (FU, DD, EOS, CM), ``assemble`` (spec layout, data cut),
+``writer`` (CSV/XPT, manifest), ``run`` + ``__main__`` (CLI).
 """
 
 from .config import ConfigError, StudyConfig, load_config

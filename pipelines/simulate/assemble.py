@@ -1,4 +1,4 @@
-"""Assemble internal form frames into EDC extract forms exactly as ``specs/edc.xlsx`` says.
+"""Assemble internal form frames into EDC extract forms exactly as the study's ``edc.xlsx`` says.
 
 Applies the data cut (no row dated after it), orders rows (subject, date, folder, record),
 adds the common columns (STUDYID, SITEID, SUBJID, RECID), formats dates (``DD-MMM-YYYY``, partial
@@ -14,6 +14,7 @@ import polars as pl
 
 from . import dates as D
 from .config import ConfigError, StudyConfig
+from .exposure import needed_fields
 from .frames import concat
 from .treatments import drug_slots
 from pipelines.metadata import Spec
@@ -29,8 +30,8 @@ def check_config_against_spec(cfg: StudyConfig, spec: Spec) -> None:
         ("enrolment.sites_file country", set(sites["country"]), "COUNTRY"),
         ("screening.reasons", set(s.reasons), "IECRIT"),
         ("arms.code", {a.code for a in cfg.arms}, "TRTGRP"),
-        ("arms.drugs.drug", {x.drug for a in cfg.arms for x in a.drugs}, "EXTRT"),
-        ("arms.drugs.unit", {x.unit for a in cfg.arms for x in a.drugs}, "DOSEU"),
+        ("arms.drugs.drug", {x.drug for a in cfg.arms for x in a.options()}, "EXTRT"),
+        ("arms.drugs.unit", {x.unit for a in cfg.arms for x in a.options()}, "DOSEU"),
         ("demography.ethnic_weights", set(cfg.demography.ethnic_weights), "ETHNIC"),
         ("disease.primary_site_weights", {str(k) for k in d.primary_site_weights}, "PRIMSITE"),
         ("disease.disease_status_weights", {str(k) for k in d.disease_status_weights}, "DISSTAT"),
@@ -51,12 +52,28 @@ def check_config_against_spec(cfg: StudyConfig, spec: Spec) -> None:
         bad = sorted(str(v) for v in values if str(v) not in allowed)
         if bad:
             errors.append(f"{where}: {bad} not in codelist {cl} of {spec.path}")
+    rand = set(spec.dataset("RAND").variable_names)
+    for st in cfg.randomization.strata:
+        var = next((v for v in spec.dataset("RAND").variables if v.name == st.field), None)
+        if st.field not in rand or var is None:
+            errors.append(f"randomization.strata: {st.field} is not a field of form RAND of {spec.path}")
+        elif var.codelist:
+            allowed = set(spec.codelist(var.codelist).values)
+            bad = sorted(str(lv.code) for lv in st.levels if str(lv.code) not in allowed)
+            if bad:
+                errors.append(f"randomization.strata.{st.field}: codes {bad} not in codelist {var.codelist} of {spec.path}")
+    bad = sorted(b.testcd for b in cfg.biomarkers if b.testcd not in set(spec.codelist("BMTEST").values))
+    if bad:
+        errors.append(f"biomarkers.testcd: {bad} not in codelist BMTEST of {spec.path}")
+    missing = sorted(needed_fields(cfg) - set(spec.dataset("EX").variable_names))
+    if missing:
+        errors.append(f"form EX of {spec.path} has no {missing} (needed by the configured dose rules)")
     if errors:
         raise ConfigError("configuration does not match the EDC spec:\n  " + "\n  ".join(errors))
     # causality and action per study treatment: AEREL<n> / AEACN<n> for every drug (treatments.py)
     slots = drug_slots(cfg, spec.codelist("EXTRT").values)
     ae = set(spec.dataset("AE").variable_names)
-    for d in sorted({int(x) for x in slots.slot.ravel() if x >= 0}):
+    for d in slots.given():
         for field in (f"AEREL{slots.number(d)}", f"AEACN{slots.number(d)}"):
             if field not in ae:
                 errors.append(f"form AE of {spec.path} has no {field} ({slots.names[d]}: causality and action per drug)")

@@ -15,32 +15,28 @@ from typing import Literal
 
 import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from pipelines.study import study
+from pipelines.study import SIMULATE_ROOT, study_id
 
+from .design import (Arm, Biomarker, Condition, Stratum, SubgroupLevel, StrWeights, _Model,
+                     check_weights as _check_weights)
+from .sections import Death, FollowUp, PartialDates, Safety, SubsequentTherapy, Survival, Tumour
 from .labs_config import Labs  # the labs: section (laboratory results, pipelines/simulate/labs.py)
 
-DEFAULT_CONFIG = study().simulate_dir / "study.yaml"  # the selected study's (pipelines.study)
+
+def config_path(study: str | None = None) -> Path:
+    """``pipelines/simulate/studies/<study>/study.yaml`` of ``study`` (default: the selected study)."""
+    return SIMULATE_ROOT / (study or study_id()).strip().lower() / "study.yaml"
+
+
+DEFAULT_CONFIG = config_path()  # the selected study's at import (pipelines.study); run() resolves its own
 
 Weights = dict[int, float]
-StrWeights = dict[str, float]
 
 
 class ConfigError(ValueError):
     """The study configuration is invalid; the message names the file and the key at fault."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_weights(value: dict, name: str = "weights") -> dict:
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
-        raise ValueError(f"{name} must be non-negative with a positive sum")
-    return value
 
 
 class ProtocolVersion(_Model):
@@ -62,14 +58,33 @@ class Enrolment(_Model):
     sites_file: str
 
 
+class Criterion(_Model):
+    """What a failed eligibility criterion shows in the screen failure's data.
+
+    ``age``: aged beyond the bounds (``screening.age_failure_years``); ``ecog``: a performance
+    status of ``screening.ecog_failure_weights``; ``biomarker_negative``: the biomarker's lowest
+    result (score 0, or NEGATIVE); ``biomarker_missing``: the biomarker not tested although the
+    primary site requires it; ``no_target_lesion``: non-target lesions only at baseline."""
+
+    effect: Literal["age", "ecog", "biomarker_negative", "biomarker_missing", "no_target_lesion"]
+    biomarker: str | None = None
+
+    @model_validator(mode="after")
+    def _biomarker(self):
+        if self.effect.startswith("biomarker") and self.biomarker is None:
+            raise ValueError(f"criterion effect {self.effect} needs a biomarker")
+        return self
+
+
 class Screening(_Model):
     failure_rate: float = Field(ge=0, lt=1)
     duration_days: tuple[int, int, int]
     failure_days: tuple[int, int]
     reasons: StrWeights
+    criteria: dict[str, Criterion] = {}
     second_reason_prob: float = Field(ge=0, le=1)
     consent_withdrawal_share: float = Field(ge=0, le=1)
-    age_failure_years: tuple[int, int]
+    age_failure_years: tuple[int, int] | None = None   # needed by an 'age' criterion
     ecog_failure_weights: Weights
     collected: dict[Literal["DX", "BM", "ECOG", "VS", "TU"], float]
 
@@ -85,6 +100,17 @@ class Screening(_Model):
         if not (1 <= lo <= mode <= hi):
             raise ValueError("duration_days must be min <= mode <= max, min >= 1")
         return v
+
+    @model_validator(mode="after")
+    def _age(self):
+        if any(c.effect == "age" for c in self.criteria.values()) and self.age_failure_years is None:
+            raise ValueError("an 'age' criterion needs age_failure_years")
+        return self
+
+    def code_of(self, effect: str, biomarker: str | None = None) -> list[str]:
+        """Criterion codes (IECRIT) whose failure shows ``effect`` (for ``biomarker``)."""
+        return [code for code, c in self.criteria.items()
+                if c.effect == effect and (biomarker is None or c.biomarker == biomarker)]
 
 
 class Demography(_Model):
@@ -112,14 +138,8 @@ class Demography(_Model):
 
 class Disease(_Model):
     primary_site_weights: Weights
-    hpv_positive_share_oropharynx: float = Field(ge=0, le=1)
+    primary_site_locations: dict[int, int] = {}   # PRIMSITE code -> LOC code of that organ (tumour.py)
     ecog1_share: float = Field(ge=0, le=1)
-    cps_high_share: float = Field(ge=0, le=1)
-    cps_high_threshold: int
-    cps_high_beta: tuple[float, float]
-    cps_low_beta: tuple[float, float]
-    cps_assay_weights: StrWeights
-    hpv_assay: str
     disease_status_weights: Weights
     de_novo_metastatic_share: float = Field(ge=0, le=1)
     diagnosis_months_before: tuple[float, float]
@@ -128,7 +148,7 @@ class Disease(_Model):
     diagnosis_month_unknown: float = Field(ge=0, le=1)
     rm_day_unknown: float = Field(ge=0, le=1)
 
-    @field_validator("primary_site_weights", "cps_assay_weights", "disease_status_weights")
+    @field_validator("primary_site_weights", "disease_status_weights")
     @classmethod
     def _weights(cls, v):
         return _check_weights(v)
@@ -138,24 +158,16 @@ class Randomization(_Model):
     block_size: int = Field(gt=0)
     misstratification_rate: float = Field(ge=0, le=1)
     first_dose_days: tuple[int, int]
+    strata: tuple[Stratum, ...] = Field(min_length=1)
 
 
-class Drug(_Model):
-    drug: str
-    dose: float = Field(gt=0)
-    unit: Literal["mg/kg", "mg"]
-    minutes: int = Field(gt=0)
-    window: int = Field(ge=0)
+class Renal(_Model):
+    """Baseline serum creatinine (lognormal median and sigma, mg/dL, by sex) and the creatinine
+    clearance by Cockcroft-Gault, capped, as the GFR of the Calvert formula (AUC dosing)."""
 
-
-class Arm(_Model):
-    code: str
-    label: str
-    allocation: int = Field(gt=0)
-    os_hazard_ratio: float = Field(gt=0)
-    pfs_hazard_ratio: float = Field(gt=0)
-    orr: float = Field(ge=0, le=1)
-    drugs: tuple[Drug, ...] = Field(min_length=1)
+    creatinine_mg_dl: dict[Literal["M", "F"], tuple[float, float]]
+    creatinine_bounds: tuple[float, float] = (0.4, 1.5)
+    gfr_cap_ml_min: float = Field(default=125.0, gt=0)
 
 
 class Treatment(_Model):
@@ -184,6 +196,10 @@ class Treatment(_Model):
     eot_visit_prob: float = Field(ge=0, le=1)
     eot_ecog_weights: Weights
     bp_rise_hypertension: tuple[float, float]
+    bsa_formula: Literal["mosteller", "dubois"] = "mosteller"   # body surface area for mg/m2 doses
+    bsa_rounding_m2: float = Field(default=0.01, gt=0)
+    renal: Renal | None = None                                  # needed by AUC doses
+    within_cycle_jitter_days: tuple[int, int] = (0, 1)          # dosing visits after day 1 of a cycle
 
     @field_validator("infusion_stopped_fraction")
     @classmethod
@@ -194,120 +210,6 @@ class Treatment(_Model):
         return v
 
 
-class Tumour(_Model):
-    first_interval_days: int = Field(gt=0)
-    first_phase_days: int = Field(gt=0)
-    later_interval_days: int = Field(gt=0)
-    window_days: int = Field(ge=0)
-    max_assessments: int = Field(gt=0, le=99)
-    missed_prob: float = Field(ge=0, le=1)
-    missed_again_prob: float = Field(ge=0, le=1)
-    target_count_weights: Weights
-    nontarget_count_weights: Weights
-    primary_location_weight: float = Field(ge=0)
-    target_location_weights: Weights
-    nontarget_location_weights: Weights
-    new_lesion_location_weights: Weights
-    nodal_locations: tuple[int, ...]
-    method_weights: Weights
-    new_lesion_pet_prob: float = Field(ge=0, le=1)
-    diameter_mm: dict[Literal["nodal", "other", "max"], tuple[float, float] | float]
-    measurement_noise_sd: float = Field(ge=0, le=0.05)
-    not_evaluable_prob: float = Field(ge=0, le=1)
-    progression_mechanism_weights: dict[Literal["target", "new_lesion", "nontarget"], float]
-    extra_new_lesion_prob: float = Field(ge=0, le=1)
-    equivocal_new_lesion_prob: float = Field(ge=0, le=1)
-    new_lesion_count_weights: Weights
-    complete_response_share: float = Field(ge=0, le=1)
-    response_second_assessment_prob: float = Field(ge=0, le=1)
-    response_depth: tuple[float, float]
-    stable_fraction: tuple[float, float]
-    stable_drift: tuple[float, float]
-    nontarget_absent_prob: float = Field(ge=0, le=1)
-    progression_increase: tuple[float, float]
-
-    @field_validator("target_count_weights")
-    @classmethod
-    def _targets(cls, v):
-        if min(v) < 1 or max(v) > 5:
-            raise ValueError("RECIST 1.1 allows 1 to 5 target lesions")
-        return _check_weights(v)
-
-    @model_validator(mode="after")
-    def _bounds(self):
-        # Pre-progression noise must never produce an artefactual PR or PD (see tumour.py).
-        if self.response_depth[1] * (1 + 2 * self.measurement_noise_sd) >= 0.70:
-            raise ValueError("response_depth upper bound too close to the 30% PR threshold")
-        if self.stable_fraction[0] * (1 - 2 * self.measurement_noise_sd) <= 0.70:
-            raise ValueError("stable_fraction lower bound too close to the 30% PR threshold")
-        if self.stable_fraction[1] >= 1.15:
-            raise ValueError("stable_fraction upper bound too close to the 20% PD threshold")
-        return self
-
-
-class Survival(_Model):
-    month_days: float = Field(gt=0)
-    os_median_months: dict[Literal["high", "low"], float]
-    os_shape: float = Field(gt=0)
-    pfs_median_months: float = Field(gt=0)
-    progression_shape: float = Field(gt=0)
-    kendall_tau: float = Field(ge=0, lt=1)
-    withdrawal_rate_per_year: float = Field(ge=0)
-    lost_rate_per_year: float = Field(ge=0)
-
-
-class FollowUp(_Model):
-    interval_days: int = Field(gt=0)
-    jitter_days: tuple[int, int]
-    unknown_status_prob: float = Field(ge=0, le=1)
-    method_weights: Weights
-    death_report_lag_days: tuple[int, int]
-    lost_attempt_days: tuple[int, int]
-
-
-class Death(_Model):
-    ae_window_days: int = Field(ge=0)
-    cause_after_progression: Weights
-    cause_before_progression: Weights
-    other_cause_texts: tuple[str, ...]
-    partial_day_prob: float = Field(ge=0, le=1)
-    eos_lag_days: tuple[int, int]
-
-
-class SubsequentTherapy(_Model):
-    regimens_file: str
-    after_progression_prob: float = Field(ge=0, le=1)
-    without_progression_prob: float = Field(ge=0, le=1)
-    start_days_median: float = Field(gt=0)
-    duration_days_median: float = Field(gt=0)
-    second_line_prob: float = Field(ge=0, le=1)
-
-
-class Safety(_Model):
-    dictionary_file: str
-    verbatims_file: str
-    profiles_file: str
-    onset_sigma: float = Field(gt=0)
-    duration_sigma: float = Field(gt=0)
-    reporting_days_after_last_dose: int = Field(ge=0)
-    pretreatment_ae_prob: float = Field(ge=0, le=1)
-    sequelae_prob: float = Field(ge=0, le=1)
-    serious_lifethreat_grade4_prob: float = Field(ge=0, le=1)
-    serious_medically_important_prob: float = Field(ge=0, le=1)
-    interrupted_given_related_grade2: float = Field(ge=0, le=1)
-    interrupted_given_unrelated: float = Field(ge=0, le=1)
-    unrelated_drug_follows_prob: float = Field(ge=0, le=1)
-    case_weights: dict[Literal["asis", "upper", "lower"], float]
-    hypertension_pt_code: int
-
-
-class PartialDates(_Model):
-    ae_day: float = Field(ge=0, le=1)
-    ae_month: float = Field(ge=0, le=1)
-    cm_day: float = Field(ge=0, le=1)
-    cm_month: float = Field(ge=0, le=1)
-
-
 class StudyConfig(_Model):
     """The whole ``study.yaml``; ``base_dir`` resolves the data files it names."""
 
@@ -316,6 +218,8 @@ class StudyConfig(_Model):
     screening: Screening
     demography: Demography
     disease: Disease
+    biomarkers: tuple[Biomarker, ...] = ()
+    subgroups: dict[str, tuple[SubgroupLevel, ...]] = {}
     randomization: Randomization
     arms: tuple[Arm, ...] = Field(min_length=2)
     treatment: Treatment
@@ -340,13 +244,68 @@ class StudyConfig(_Model):
                 f"randomization.block_size {self.randomization.block_size} is not a multiple "
                 f"of the allocation ratio total {total}"
             )
-        if sum(1 for a in self.arms if a.os_hazard_ratio == 1.0 and a.pfs_hazard_ratio == 1.0) < 1:
+        if not any(a.is_control for a in self.arms):
             raise ValueError("one arm (the control) must have hazard ratios 1.0")
         return self
 
+    @model_validator(mode="after")
+    def _design(self):
+        names = [b.name for b in self.biomarkers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"biomarker names must be unique, got {names}")
+        for b in self.biomarkers:
+            if b.kind == "derived" and b.derived_from not in {x.name for x in self.biomarkers if x.kind == "score"}:
+                raise ValueError(f"biomarker {b.name}: derived_from {b.derived_from!r} is not a score biomarker")
+        conditions: list[tuple[str, Condition]] = []
+        for st in self.randomization.strata:
+            conditions += [(f"randomization.strata.{st.field}", lv.when) for lv in st.levels if lv.when]
+        for name, levels in self.subgroups.items():
+            if not levels or levels[-1].when is not None:
+                raise ValueError(f"subgroups.{name}: the last level must have no condition (otherwise)")
+            conditions += [(f"subgroups.{name}", lv.when) for lv in levels if lv.when]
+        for code, c in self.screening.criteria.items():
+            if c.biomarker is not None:
+                conditions.append((f"screening.criteria.{code}", Condition(biomarker=c.biomarker, evaluable=True)))
+        for where, cond in conditions:
+            if cond.biomarker is not None and cond.biomarker not in names:
+                raise ValueError(f"{where}: unknown biomarker {cond.biomarker!r} (biomarkers: {names})")
+        sg = self.survival.subgroup
+        if sg is not None and sg not in self.subgroups:
+            raise ValueError(f"survival.subgroup {sg!r} is not one of subgroups {sorted(self.subgroups)}")
+        levels = self.subgroup_levels
+        per_level = [("survival.os_median_months", self.survival.os_median_months),
+                     ("survival.pfs_median_months", self.survival.pfs_median_months)]
+        for a in self.arms:
+            per_level += [(f"arms.{a.code}.{k}", getattr(a, k)) for k in
+                          ("os_hazard_ratio", "pfs_hazard_ratio", "pfs_median_months", "orr")]
+        for where, v in per_level:
+            if isinstance(v, dict) and set(v) != set(levels):
+                raise ValueError(f"{where}: keys {sorted(v)} must be the levels {list(levels)} of survival.subgroup")
+        if any(d.unit == "AUC" for a in self.arms for d in a.options()) and self.treatment.renal is None:
+            raise ValueError("an AUC dose needs treatment.renal (creatinine and the GFR cap)")
+        return self
+
+    @property
+    def subgroup_levels(self) -> tuple[str | None, ...]:
+        """Levels of ``survival.subgroup`` (``(None,)`` without one)."""
+        sg = self.survival.subgroup
+        return tuple(lv.level for lv in self.subgroups[sg]) if sg else (None,)
+
     @property
     def control_arm(self) -> Arm:
-        return next(a for a in self.arms if a.os_hazard_ratio == 1.0 and a.pfs_hazard_ratio == 1.0)
+        return next(a for a in self.arms if a.is_control)
+
+    def biomarker(self, name: str) -> Biomarker:
+        return next(b for b in self.biomarkers if b.name == name)
+
+    def arm_cycle_days(self, arm: Arm) -> int:
+        return arm.cycle_days or self.treatment.cycle_days
+
+    def arm_max_cycles(self, arm: Arm) -> int:
+        return arm.max_cycles or self.treatment.max_cycles
+
+    def arm_max_days(self, arm: Arm) -> int:
+        return arm.max_days or self.treatment.max_days
 
     def data_path(self, relative: str) -> Path:
         return self.base_dir / relative
@@ -359,9 +318,10 @@ class StudyConfig(_Model):
         return pl.read_csv(path, comment_prefix="#", infer_schema_length=10_000)
 
 
-def load_config(path: str | Path | None = None) -> StudyConfig:
-    """Load and validate a study configuration; unknown keys are refused with a clear error."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
+def load_config(path: str | Path | None = None, study: str | None = None) -> StudyConfig:
+    """Load and validate a study configuration (``path``, else the one of ``study``, else the
+    selected study's); unknown keys are refused with a clear error."""
+    path = Path(path) if path is not None else config_path(study)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -1,23 +1,20 @@
-"""Study treatment: Q3W cycles, drug administration (EX), vital signs at dosing visits, end of
-treatment (EOT).
+"""Study drug administration (EX), vital signs at dosing visits, the EOT form and visit.
 
-Models (registry record; ``treatment`` and ``arms`` in study.yaml):
-* C01D01 within 3 days after randomization, then every 21 days (+/- visit jitter); about 10% of
-  cycles delayed by 1-3 weeks (EXDLY=Y with a reason) and the schedule shifts;
-* up to 35 cycles / 24 months, stopping at documented progression, death, unacceptable toxicity
-  (an AE with action "drug withdrawn", safety.py), withdrawal, loss to follow-up, physician
-  decision or other reason: EOT records the decision date and the first of these reasons;
-* one EX row per drug per cycle while the drug is given (none after an AE withdrew it, safety.py):
-  arm A ivonescimab 10 mg/kg over 60 +/- 10 min; arm B the same then ligufalimab 45 mg/kg over
-  120 +/- 15 min on the same day; arm C pembrolizumab 200 mg flat over 60 +/- 10 min. mg/kg doses
-  become mg amounts from the latest recorded weight (EXWT);
-* doses not given (EXYN=N with EXREASND, no dose/date/time): the next dose of a drug an AE
+Models (``treatment`` and ``arms`` in study.yaml; the schedule is schedule.py):
+* one EX row per drug due at a dosing visit while the drug is given (none after an AE withdrew
+  it, safety.py), in the arm's order on the same day, each after the previous one's end
+  (``between_drugs_minutes``), over the drug's ``minutes`` +/- ``window``; a continuous infusion
+  over several days (``infusion_days``) is one row with its end date;
+* the planned dose (EXPLDOS, EXPLDOSU: the configured dose, or the loading dose at the first
+  administration) becomes an amount by the dose rule (dosing.py): mg/kg of the latest recorded
+  weight (EXWT), mg/m2 of the body surface area (EXBSA), AUC by the Calvert formula with the
+  Cockcroft-Gault clearance (EXSCR, EXCRCL), flat mg;
+* doses not given (EXYN=N with EXREASND, no dose/date/time): the next due dose of a drug an AE
   interrupted (reason adverse event), and a few others (subject decision, other); a few infusions
-  interrupted (longer; also an infusion-day AE that interrupts the drug), some of them stopped
-  with part of the planned amount given (EXADJ: adverse event, or other for the interruptions
-  without an AE);
+  interrupted (longer; also a dosing-day AE that interrupts the drug), some of them stopped with
+  part of the planned amount given (EXADJ: adverse event, or other without an AE);
 * weight at every dosing visit (a few not recorded), blood pressure raised while a
-  hypertension AE lasts.
+  hypertension-class AE lasts; the EOT form and the EOT visit (ECOG, vital signs).
 """
 
 from __future__ import annotations
@@ -27,84 +24,65 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from . import dosing
 from .config import StudyConfig
-from .frames import folder_names, form_frame
+from .design import BSA_UNITS
+from .frames import form_frame
 from .rng import choice, uniform_int
-from .survival import NEVER
+from .schedule import (EOT_AE, EOT_COMPLETED, EOT_DEATH, EOT_LOST, EOT_OTHER, EOT_PD,  # noqa: F401 (re-exported)
+                       EOT_PHYSICIAN, EOT_WITHDRAWAL, CyclePlan, TreatmentEnd, end_of_treatment, plan_cycles)
 
-EOT_COMPLETED, EOT_PD, EOT_AE, EOT_DEATH, EOT_WITHDRAWAL, EOT_PHYSICIAN, EOT_LOST, EOT_OTHER = range(1, 9)
 EXREASND_AE = 1                    # EXREASND: adverse event (the other reasons come from study.yaml)
 EXADJ_AE, EXADJ_OTHER = 1, 2       # EXADJ: reason the dose given differs from the planned dose
+DAY_MINUTES = 1440
 
 
-@dataclass
-class CyclePlan:
-    """Potential Q3W schedule of randomized subjects (absolute day numbers)."""
+@dataclass(frozen=True)
+class DoseInputs:
+    """What dose rules read besides the weight: height (cm), age (years), sex, serum creatinine."""
 
-    first: np.ndarray          # first dose day
-    days: np.ndarray           # (m, max_cycles) cycle day numbers
-    delayed: np.ndarray        # (m, max_cycles) bool
-    within_limit: np.ndarray   # (m, max_cycles) bool: within 24 months / 35 cycles
-
-    def given(self, stop_day: np.ndarray) -> np.ndarray:
-        """Cycles given when treatment stops at ``stop_day`` (no dose on or after it)."""
-        return self.within_limit & (self.days < stop_day[:, None])
-
-    def last_dose(self, stop_day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(number of cycles given, day of the last one or -1)."""
-        g = self.given(stop_day)
-        n = g.sum(axis=1)
-        last = np.where(n > 0, self.days[np.arange(n.size), np.maximum(n - 1, 0)], -1)
-        return n, last
+    height: np.ndarray
+    age: np.ndarray
+    female: np.ndarray
+    creatinine: np.ndarray | None = None
 
 
-def plan_cycles(cfg: StudyConfig, rng: np.random.Generator, rand_day: np.ndarray) -> CyclePlan:
-    tc = cfg.treatment
-    m, C = rand_day.size, tc.max_cycles
-    first = rand_day + uniform_int(rng, cfg.randomization.first_dose_days, m)
-    jitter = np.asarray(tc.visit_jitter_days)[rng.integers(0, len(tc.visit_jitter_days), (m, C))]
-    delayed = rng.random((m, C)) < tc.delay_prob
-    delayed[:, 0] = False
-    weeks = choice(rng, tc.delay_weeks_weights, m * C).astype(np.int64).reshape(m, C)
-    step = tc.cycle_days + jitter + np.where(delayed, 7 * weeks, 0)
-    step[:, 0] = 0
-    days = first[:, None] + np.cumsum(step, axis=1)
-    within = (days - first[:, None]) < tc.max_days
-    return CyclePlan(first=first, days=days, delayed=delayed, within_limit=within)
+def draw_creatinine(cfg: StudyConfig, rng: np.random.Generator, female: np.ndarray) -> np.ndarray | None:
+    """Baseline serum creatinine (mg/dL), lognormal by sex within bounds; None without AUC doses."""
+    rn = cfg.treatment.renal
+    if rn is None:
+        return None
+    med = np.where(female, rn.creatinine_mg_dl["F"][0], rn.creatinine_mg_dl["M"][0])
+    sig = np.where(female, rn.creatinine_mg_dl["F"][1], rn.creatinine_mg_dl["M"][1])
+    return np.round(np.clip(med * np.exp(sig * rng.standard_normal(female.size)), *rn.creatinine_bounds), 2)
 
 
-@dataclass
-class TreatmentEnd:
-    n_cycles: np.ndarray
-    last_dose: np.ndarray       # -1 when untreated
-    eot_day: np.ndarray         # decision date (NEVER-based when none)
-    reason: np.ndarray          # EOTREAS code (0 when untreated)
-    stop_day: np.ndarray        # day from which no dose is given
+def needed_fields(cfg: StudyConfig) -> set[str]:
+    """EX fields the configured dose rules need beyond the common ones."""
+    units = {d.unit for a in cfg.arms for d in a.options()}
+    out = set()
+    if units & set(BSA_UNITS):
+        out.add("EXBSA")
+    if "AUC" in units:
+        out |= {"EXSCR", "EXCRCL"}
+    if any(d.infusion_days > 1 or d.minutes >= DAY_MINUTES for a in cfg.arms for d in a.options()):
+        out.add("EXENDAT")
+    return out
 
 
-def end_of_treatment(cfg: StudyConfig, rng: np.random.Generator, plan: CyclePlan, events: dict[int, np.ndarray],
-                     tox_day: np.ndarray) -> TreatmentEnd:
-    """First stopping event after the schedule; ``events`` maps EOTREAS code -> absolute day."""
-    ev = dict(events)
-    ev[EOT_AE] = tox_day
-    stop = np.min(np.stack(list(ev.values())), axis=0)
-    n, last = plan.last_dose(stop)
-    m = n.size
-    # completing 24 months / 35 cycles: the end of the last permitted cycle
-    n_lim = plan.within_limit.sum(axis=1)
-    limit_last = plan.days[np.arange(m), np.maximum(n_lim - 1, 0)]
-    completed = np.where(n == n_lim, limit_last + cfg.treatment.cycle_days, NEVER * 4)
-    codes = [EOT_COMPLETED] + list(ev)
-    when = np.stack([completed] + [ev[c] for c in ev])
-    idx = np.argmin(when, axis=0)
-    reason = np.asarray(codes)[idx]
-    day = when[idx, np.arange(m)]
-    # decision shortly after a toxicity, never before the last dose
-    day = np.where(reason == EOT_AE, day + rng.integers(0, 8, m), day)
-    day = np.maximum(day, last)
-    reason = np.where(n > 0, reason, 0)
-    return TreatmentEnd(n_cycles=n, last_dose=last, eot_day=np.where(n > 0, day, NEVER * 4), reason=reason,
-                        stop_day=stop)
+def _drug_table(cfg: StudyConfig, width: int):
+    """Flat list of (arm, slot, option) drugs and the (arms, width, options) index into it; a slot
+    an arm lacks points at its first drug (rows of such slots are never written)."""
+    flat, n_opt = [], max(len(o) for a in cfg.arms for o in a.entries())
+    index = np.zeros((len(cfg.arms), width, n_opt), dtype=np.int64)
+    for a, arm in enumerate(cfg.arms):
+        entries = arm.entries()
+        for j in range(width):
+            opts = entries[j] if j < len(entries) else entries[0][:1]
+            for o in range(n_opt):
+                index[a, j, o] = len(flat)
+                flat.append(opts[min(o, len(opts) - 1)])
+    return flat, index
 
 
 def _ae_effects(plan: CyclePlan, holds: pl.DataFrame, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +97,9 @@ def _ae_effects(plan: CyclePlan, holds: pl.DataFrame, width: int) -> tuple[np.nd
         onset, dose_day = holds["onset"].to_numpy(), holds["dose_day"].to_numpy()
         days = plan.days[row]
         same = dose_day & (days == onset[:, None]).any(axis=1)
-        c = np.where(same, (days < onset[:, None]).sum(axis=1), (days <= onset[:, None]).sum(axis=1))
+        due_later = (days > onset[:, None]) & plan.scheduled[row, :, slot]
+        nxt = np.where(due_later.any(axis=1), np.argmax(due_later, axis=1), C)   # the slot's next due dose
+        c = np.where(same, (days < onset[:, None]).sum(axis=1), nxt)
         ok = c < C
         held[row[ok & ~same], c[ok & ~same], slot[ok & ~same]] = True
         cut_short[row[ok & same], c[ok & same], slot[ok & same]] = True
@@ -129,17 +109,21 @@ def _ae_effects(plan: CyclePlan, holds: pl.DataFrame, width: int) -> tuple[np.nd
 def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray, arm: np.ndarray,
                    weight0: np.ndarray, sbp0: np.ndarray, dbp0: np.ndarray, plan: CyclePlan,
                    end: TreatmentEnd, hypertension: pl.DataFrame, alive_until: np.ndarray,
-                   drug_stop: np.ndarray, holds: pl.DataFrame) -> dict[str, pl.DataFrame]:
+                   drug_stop: np.ndarray, holds: pl.DataFrame, option: np.ndarray | None = None,
+                   inputs: DoseInputs | None = None) -> dict[str, pl.DataFrame]:
     """EX, VS (dosing visits and EOT visit), ECOG (EOT visit), EOT and the visit days for SV.
 
     ``drug_stop`` (subjects, slots): day from which a drug is withdrawn; ``holds``: AE
-    interruptions per drug (safety.build_ae)."""
+    interruptions per drug (safety.build_ae); ``option`` (subjects, slots): the investigator's
+    choice per slot (treatments.choose_options); ``inputs``: height, age, sex, creatinine."""
     tc = cfg.treatment
     m, C = plan.days.shape
     given = np.arange(C)[None, :] < end.n_cycles[:, None]
     ri, ck = np.nonzero(given)
     day = plan.days[ri, ck]
-    folder = folder_names("C", ck + 1, suffix="D01")
+    folder = ("C" + pl.Series(plan.cycle[ri, ck]).cast(pl.String).str.zfill(2) + "D"
+              + pl.Series(plan.cycle_day[ri, ck]).cast(pl.String).str.zfill(2)).alias("FOLDER")
+    extra = needed_fields(cfg)
     forms: dict[str, pl.DataFrame] = {}
 
     # weights: screening weight, then a drift per cycle; some not recorded; EXWT = last recorded
@@ -179,14 +163,28 @@ def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
     ex_parts = []
     width = drug_stop.shape[1]
     held, cut_short = _ae_effects(plan, holds, width)
+    flat, table = _drug_table(cfg, width)
+    option = np.zeros((m, width), dtype=np.int64) if option is None else option
+    wt_all = exwt[ri, ck]
+    bsa = (dosing.body_surface_area(inputs.height[ri], wt_all, tc.bsa_formula, tc.bsa_rounding_m2)
+           if "EXBSA" in extra else np.full(ri.size, np.nan))
+    if "EXCRCL" in extra:
+        gfr = np.round(dosing.creatinine_clearance(inputs.age[ri], wt_all, inputs.creatinine[ri], inputs.female[ri],
+                                                   tc.renal.gfr_cap_ml_min), 1)
+    else:
+        gfr = np.full(ri.size, np.nan)
     for j in range(width):
-        has = np.array([len(a.drugs) > j for a in cfg.arms])[arm[ri]] & (day < drug_stop[ri, j])
-        spec = [a.drugs[j] if len(a.drugs) > j else a.drugs[0] for a in cfg.arms]
-        dose = np.array([d.dose for d in spec])[arm[ri]]
-        unit = np.array([d.unit for d in spec])[arm[ri]]
-        minutes = np.array([d.minutes for d in spec])[arm[ri]]
-        window = np.array([d.window for d in spec])[arm[ri]]
-        drug = np.array([d.drug for d in spec])[arm[ri]]
+        has = (np.array([len(a.drugs) > j for a in cfg.arms])[arm[ri]] & (day < drug_stop[ri, j])
+               & plan.scheduled[ri, ck, j])
+        f = table[arm[ri], j, option[ri, j]]
+        load = plan.loading[ri, ck, j]
+        dose = np.where(load, np.array([d.loading_dose or d.dose for d in flat])[f], np.array([d.dose for d in flat])[f])
+        unit = np.array([d.unit for d in flat])[f]
+        minutes = np.where(load, np.array([d.loading_minutes or d.minutes for d in flat])[f],
+                           np.array([d.minutes for d in flat])[f])
+        window = np.array([d.window for d in flat])[f]
+        drug = np.array([d.drug for d in flat])[f]
+        n_days = np.array([d.infusion_days for d in flat])[f]
         k = ri.size
         by_ae = held[ri, ck, j]
         given_ = ~(by_ae | ((ck > 0) & (rng.random(k) < tc.not_administered_prob)))
@@ -200,30 +198,41 @@ def build_exposure(cfg: StudyConfig, rng: np.random.Generator, sidx: np.ndarray,
         dur = dur + np.where(interrupted, uniform_int(rng, tc.interruption_extra_minutes, k), 0)
         st = start if j == 0 else prev_end + uniform_int(rng, tc.between_drugs_minutes, k)
         en = st + dur
-        prev_end = np.where(given_, en, prev_end)
-        per_kg = unit == "mg/kg"
-        wt = exwt[ri, ck]
+        prev_end = np.where(given_ & plan.scheduled[ri, ck, j], en, prev_end)
+        by_weight = np.isin(unit, ("mg/kg", "AUC", *BSA_UNITS))   # the weight used for the dose is recorded
+        wt = wt_all
         r = tc.dose_rounding_mg
-        amount = np.where(per_kg, np.round(dose * wt / r) * r, dose)
+        amount = dosing.dose_amount(unit, dose, wt, bsa, gfr, n_days, r)
         amount = np.where(stopped, np.maximum(r, np.round(share * amount / r) * r), amount)
         adjusted = np.where(stopped, np.where(ae_cut, EXADJ_AE, EXADJ_OTHER), 0)
         sel = has
         g = given_[sel]
         nan = np.where(g, 0.0, np.nan)
+        fields = {}
+        if "EXENDAT" in extra:
+            fields["EXENDAT"] = np.where(g, day[sel] + en[sel] // DAY_MINUTES, np.nan)
+        if "EXBSA" in extra:
+            fields["EXBSA"] = np.where(np.isin(unit[sel], BSA_UNITS), bsa[sel], np.nan) + nan
+        if "EXCRCL" in extra:
+            auc = unit[sel] == "AUC"
+            fields["EXSCR"] = np.where(auc, inputs.creatinine[ri[sel]], np.nan) + nan
+            fields["EXCRCL"] = np.where(auc, gfr[sel], np.nan) + nan
         ex_parts.append(form_frame(
             sidx[ri[sel]], folder.filter(pl.Series(sel)), day[sel], 10 * ck[sel] + j,
             EXTRT=drug[sel], EXYN=np.where(g, "Y", "N"), EXREASND=np.where(g, np.nan, reason[sel]),
-            EXSTDAT=np.where(g, day[sel], np.nan), EXSTTIM=st[sel] + nan, EXENTIM=en[sel] + nan,
+            EXSTDAT=np.where(g, day[sel], np.nan), EXSTTIM=st[sel] + nan, EXENTIM=en[sel] % DAY_MINUTES + nan,
+            **fields,
             EXPLDOS=dose[sel].astype(float), EXPLDOSU=unit[sel],
-            EXWT=np.where(per_kg[sel], wt[sel], np.nan) + nan, EXDOSE=amount[sel] + nan,
+            EXWT=np.where(by_weight[sel], wt[sel], np.nan) + nan, EXDOSE=amount[sel] + nan,
             EXINTR=np.where(g, np.where(interrupted[sel], "Y", "N"), None),
             EXADJ=np.where(g & (adjusted[sel] > 0), adjusted[sel], np.nan),
             EXDLY=np.where(g, np.where(plan.delayed[ri[sel], ck[sel]], "Y", "N"), None),
             EXDLYRS=np.where(g & plan.delayed[ri[sel], ck[sel]], delay_rs[sel], np.nan),
         ))
     ex = pl.concat(ex_parts, how="vertical_relaxed")
-    forms["EX"] = ex.with_columns(pl.col(c).cast(pl.Int64)
-                                  for c in ("EXREASND", "EXSTDAT", "EXSTTIM", "EXENTIM", "EXADJ", "EXDLYRS"))
+    forms["EX"] = ex.with_columns(pl.col(c).cast(pl.Int64) for c in
+                                  ("EXREASND", "EXSTDAT", "EXSTTIM", "EXENTIM", "EXADJ", "EXDLYRS", "EXENDAT")
+                                  if c in ex.columns)
 
     # EOT decision and EOT visit
     treated = end.n_cycles > 0

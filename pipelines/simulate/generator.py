@@ -15,13 +15,14 @@ import numpy as np
 import polars as pl
 
 from pipelines.metadata import Spec, load_spec
-from pipelines.study import study
+from pipelines.study import SPECS_ROOT, study_id
 
 from . import dates as D
 from .assemble import assemble_forms, check_config_against_spec
 from .config import StudyConfig, load_config
-from .exposure import (EOT_DEATH, EOT_LOST, EOT_OTHER, EOT_PD, EOT_PHYSICIAN, EOT_WITHDRAWAL, build_exposure,
-                       end_of_treatment, plan_cycles)
+from .exposure import DoseInputs, build_exposure, draw_creatinine
+from .schedule import (EOT_DEATH, EOT_LOST, EOT_OTHER, EOT_PD, EOT_PHYSICIAN, EOT_WITHDRAWAL, end_of_treatment,
+                       plan_cycles)
 from .labs import build_labs  # laboratory results: the LB form (labs: section)
 from .labs_tables import LabTables
 from .followup import CAUSE_AE, build_followup, build_subsequent_therapy, death_causes
@@ -31,14 +32,15 @@ from .randomization import randomize
 from .rng import Streams
 from .safety import SafetyTables, build_ae, draw_events
 from .survival import NEVER, draw_latent_times
-from .treatments import drug_slots
+from .treatments import choose_options, drug_slots
 from .tumour import simulate_tumour
 
-DEFAULT_SPEC = study().spec("edc")  # the EDC spec of the selected study (pipelines.study)
+DEFAULT_SPEC = SPECS_ROOT / study_id() / "edc.xlsx"  # the EDC spec of the study selected at import
 
 
-def default_spec() -> Spec:
-    return load_spec(str(DEFAULT_SPEC))
+def default_spec(study: str | None = None) -> Spec:
+    """The EDC spec of ``study`` (default: the selected study, $CDISC_STUDY)."""
+    return load_spec(str(SPECS_ROOT / (study or study_id()).strip().lower() / "edc.xlsx"))
 
 
 def generate(config: StudyConfig | None = None, subjects: int | None = None, seed: int = 1,
@@ -66,20 +68,24 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     sidx, arm, rand = alloc.sidx, alloc.arm, alloc.rand_day
 
     # latent timeline (days from randomization -> absolute day numbers)
-    lt = draw_latent_times(cfg, rng["survival"], arm, alloc.cps_high)
+    lt = draw_latent_times(cfg, rng["survival"], arm, alloc.level)
     death, withdrawal, lost = rand + lt.death, rand + lt.withdrawal, rand + lt.lost
     data_end = np.minimum(np.minimum(death, withdrawal), lost)
     known_death = (death < withdrawal) & (death < lost)
 
-    tum = simulate_tumour(cfg, rng["tumour"], pop, sidx, arm, rand, lt, cut_day)
+    tum = simulate_tumour(cfg, rng["tumour"], pop, sidx, arm, rand, lt, cut_day, alloc.level)
 
-    # treatment: potential schedule, AEs over it, then the end of treatment (toxicity included)
-    plan = plan_cycles(cfg, rng["exposure"], rand)
+    # treatment: each subject's drugs (investigator's choices), the potential schedule, AEs over
+    # it, then the end of treatment (toxicity included)
+    option = choose_options(tables.slots, rng["regimen"], arm)
+    drugs = tables.slots.subject(arm, option)
+    plan = plan_cycles(cfg, rng["exposure"], rand, arm, tables.slots.width, visit_rng=rng["regimen"])
     events = {EOT_PD: tum.pd_day, EOT_DEATH: death, EOT_WITHDRAWAL: withdrawal, EOT_LOST: lost,
               EOT_PHYSICIAN: rand + lt.physician, EOT_OTHER: rand + lt.other}
     potential_stop = np.min(np.stack(list(events.values())), axis=0)
     n_pot, last_pot = plan.last_dose(potential_stop)
-    cand = draw_events(cfg, rng["safety"], tables, arm, plan.first, plan.days, n_pot, last_pot, data_end)
+    cand = draw_events(cfg, rng["safety"], tables, arm, plan.first, plan.days, n_pot, last_pot, data_end, drugs,
+                       plan.slot_end)
     end = end_of_treatment(cfg, rng["exposure"], plan, events, cand.tox_day)
     treated = end.n_cycles > 0
 
@@ -87,9 +93,12 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     fatal = np.flatnonzero(known_death & (cause == CAUSE_AE) & (death <= cut_day) & treated)
     death_known = np.where(known_death, death, NEVER * 4)
     ae, htn, holds = build_ae(cfg, rng["safety"], tables, sidx, arm, pop.consent[sidx], plan.first, cand, end.last_dose,
-                              end.stop_day, death_known, fatal, np.minimum(withdrawal, lost), lost, cut_day)
+                              end.stop_day, death_known, fatal, np.minimum(withdrawal, lost), lost, cut_day, drugs)
+    female = pop.sex[sidx] == "F"
+    inputs = DoseInputs(height=pop.height[sidx], age=pop.age[sidx], female=female,
+                        creatinine=draw_creatinine(cfg, rng["regimen"], female))
     exf = build_exposure(cfg, rng["exposure"], sidx, arm, pop.weight0[sidx], pop.sbp0[sidx], pop.dbp0[sidx],
-                         plan, end, htn, data_end, cand.drug_stop, holds)
+                         plan, end, htn, data_end, cand.drug_stop, holds, option, inputs)
     fuf = build_followup(cfg, rng["followup"], sidx, rand, end.eot_day, treated, death, cause, withdrawal, lost,
                          cut_day)
     cm = build_subsequent_therapy(cfg, rng["subsequent"], sidx, end.eot_day, treated, tum.pd_day, data_end, cut_day)

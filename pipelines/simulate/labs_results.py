@@ -84,7 +84,7 @@ class Results:
 
 
 def _apply_effects(rows: pl.DataFrame, effects: pl.DataFrame, value: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row indices, targets): the value an AE window sets on the sample, the most extreme when
+    """(row indices, targets): the value an AE window sets on the sample, the furthest from the base when
     several windows overlap."""
     hit = (rows.join(effects, on=["s", "t"], how="inner")
            .filter((pl.col("day") >= pl.col("start")) & (pl.col("day") <= pl.col("end"))))

@@ -1,19 +1,20 @@
 """Screening: who is screened, where, when, with which characteristics, and who fails.
 
-Models
-* accrual over ``enrolment.months`` from the registry start date, rising linearly while sites
-  open (``ramp_up_months``), each subject at a site already activated (``data/sites.csv``);
-* screen failures at ``screening.failure_rate`` (trial-facts: about 25-30%), with primary (and
-  sometimes a second) reason drawn from the record's eligibility criteria (IECRIT codelist) by
-  ``screening.reasons`` (PD-L1 CPS < 1 first), plus a few eligible subjects withdrawing consent;
-* demography calibrated to first-line R/M HNSCC (KEYNOTE-048: median age 62, 83% male) and
-  disease characteristics (primary site, HPV p16 for oropharynx, ECOG, PD-L1 CPS with about 50%
-  CPS >= 20 among CPS >= 1).
+Models (``enrolment``, ``screening``, ``demography``, ``disease``, ``biomarkers`` in study.yaml)
+* accrual over ``enrolment.months`` from the study start date, rising linearly while sites open
+  (``ramp_up_months``), each subject at a site already activated (the sites file);
+* screen failures at ``screening.failure_rate``, with a primary (and sometimes a second) reason
+  drawn from the eligibility criteria (IECRIT codelist) by ``screening.reasons``, plus a few
+  eligible subjects withdrawing consent;
+* demography (sex, age, race, ethnicity, height, weight, blood pressure) and disease
+  characteristics: primary site, ECOG, and the configured biomarkers (scores drawn by bands,
+  positive/negative tests, possibly only for some primary sites, scores derived from others).
 
 Every subject who is randomized respects the eligibility bounds that the data can show (age
-18 to < 80 at consent whatever the unknown birth day, ECOG 0/1, eligible primary site, HPV status
-for oropharyngeal primaries only, CPS >= 1); a screen failure's data violate the criterion it
-failed where the data show it (age 80+, ECOG >= 2, CPS 0, missing HPV, no target lesion).
+within the bounds at consent whatever the unknown birth day, ECOG 0/1, a biomarker tested where
+the primary site requires it); a screen failure's data show the criterion it failed where the
+configuration says how (``screening.criteria``: aged beyond the bounds, ECOG >= 2, a negative
+biomarker, a missing biomarker, no target lesion).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from . import dates as D
+from .characteristics import NEGATIVE, NOT_EVALUABLE, NOT_TESTED, POSITIVE, UNTESTED, Characteristics
 from .config import StudyConfig
 from .frames import form_frame
 from .rng import choice, triangular_int, uniform_int
@@ -37,8 +39,6 @@ RACE_PATTERN = {  # category -> checked boxes
     "NHPI": ("RACENHPI",),
     "NOT_REPORTED": ("RACENR",),
 }
-OROPHARYNX = 2  # PRIMSITE / LOC code shared by the two codelists
-HPV_NONE, HPV_POS, HPV_NEG = 0, 1, 2
 
 
 @dataclass
@@ -55,17 +55,23 @@ class Population:
     ie_day: np.ndarray
     sex: np.ndarray
     birth: np.ndarray
+    age: np.ndarray               # completed years at consent
     primsite: np.ndarray
-    hpv: np.ndarray               # 0 not tested, 1 positive, 2 negative
     ecog: np.ndarray
-    cps: np.ndarray               # -1 when not tested
+    biomarkers: dict[str, np.ndarray]   # name -> values (characteristics.py encoding)
+    kinds: dict[str, str]
     weight0: np.ndarray
     height: np.ndarray
     sbp0: np.ndarray
     dbp0: np.ndarray
     tu_collected: np.ndarray      # baseline imaging recorded (TU/TR at SCRN)
-    no_target: np.ndarray         # IN08 failure: non-target lesions only
+    no_target: np.ndarray         # failed "no target lesion": non-target lesions only
     forms: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    def characteristics(self, idx: np.ndarray | None = None) -> Characteristics:
+        """Biomarkers, ECOG and primary site (of subjects ``idx``) for strata and subgroups."""
+        c = Characteristics(self.biomarkers, self.kinds, self.ecog, self.primsite)
+        return c if idx is None else c.take(idx)
 
     @property
     def rand_index(self) -> np.ndarray:
@@ -98,6 +104,19 @@ def _assign_sites(cfg, rng, consent, sites: pl.DataFrame) -> np.ndarray:
         out[todo[ok]] = pick[ok]
         todo = todo[~ok]
     out[todo] = int(np.argmin(act))
+    return out
+
+
+def _score(rng, b, n: int) -> np.ndarray:
+    """Scores drawn by the biomarker's bands (text bands: tested, not evaluable)."""
+    shares = np.asarray([x.share for x in b.bands], dtype=float)
+    cum = np.cumsum(shares) / shares.sum()
+    band = (rng.random(n)[:, None] >= cum[None, :-1]).sum(axis=1)
+    out = np.full(n, NOT_EVALUABLE, dtype=np.int64)
+    for i, x in enumerate(b.bands):
+        if x.text is None:
+            v = x.low + np.floor((x.high - x.low + 1) * rng.beta(*x.beta, n)).astype(np.int64)
+            out = np.where(band == i, np.minimum(v, x.high), out)
     return out
 
 
@@ -137,7 +156,22 @@ def simulate_screening(cfg: StudyConfig, rng: np.random.Generator, n_randomized:
         k = reasons.index(code)
         return (crit1 == k) | (crit2 == k)
 
-    f_age, f_ecog, f_cps, f_hpv, f_meas = fails("IN02"), fails("IN03"), fails("IN09"), fails("IN06"), fails("IN08")
+    def failing(effect: str, biomarker: str | None = None) -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        for code in sc.code_of(effect, biomarker):
+            out |= fails(code)
+        return out
+
+    f_age, f_ecog, f_meas = failing("age"), failing("ecog"), failing("no_target_lesion")
+    f_neg = {b.name: failing("biomarker_negative", b.name) for b in cfg.biomarkers}
+    f_miss = {b.name: failing("biomarker_missing", b.name) for b in cfg.biomarkers}
+    f_site = np.zeros(n, dtype=bool)   # a missing biomarker that the primary site requires (DX proves it)
+    for b in cfg.biomarkers:
+        if b.primary_sites:
+            f_site |= f_miss[b.name]
+    f_bm = np.zeros(n, dtype=bool)     # any failed biomarker criterion (BM proves it)
+    for b in cfg.biomarkers:
+        f_bm |= f_neg[b.name] | f_miss[b.name]
 
     # --- screening timeline ----------------------------------------------------------------
     rand_day = np.where(failed, -1, consent + triangular_int(rng, sc.duration_days, n))
@@ -152,7 +186,8 @@ def simulate_screening(cfg: StudyConfig, rng: np.random.Generator, n_randomized:
     sex = np.where(rng.random(n) < dm.male_share, "M", "F")
     age = np.rint(dm.age_mean + dm.age_sd * rng.standard_normal(n))
     age = np.clip(age, dm.age_min, dm.age_max_exclusive - 1).astype(np.int64)
-    age = np.where(f_age, uniform_int(rng, sc.age_failure_years, n), age)
+    if sc.age_failure_years is not None:
+        age = np.where(f_age, uniform_int(rng, sc.age_failure_years, n), age)
     # a birth date giving exactly `age` completed years at consent
     anniversary = D.add_months(consent, -12 * age)
     birth = anniversary - rng.integers(0, 365, n)
@@ -179,33 +214,47 @@ def simulate_screening(cfg: StudyConfig, rng: np.random.Generator, n_randomized:
         race[c][multi & (second == c)] = 1
     ethnic = choice(rng, {int(k): v for k, v in dm.ethnic_weights.items()}, n)
 
-    # --- disease -----------------------------------------------------------------------------
+    # --- disease: primary site, positive/negative tests, ECOG, scores (this draw order) -------
     primsite = choice(rng, ds.primary_site_weights, n).astype(np.int64)
-    primsite[f_hpv] = OROPHARYNX
-    hpv = np.where(primsite == OROPHARYNX,
-                   np.where(rng.random(n) < ds.hpv_positive_share_oropharynx, HPV_POS, HPV_NEG), HPV_NONE)
-    hpv[f_hpv] = HPV_NONE
+    values: dict[str, np.ndarray] = {}
+    for b in cfg.biomarkers:
+        if b.primary_sites:
+            primsite[f_miss[b.name]] = b.primary_sites[0]
+    for b in (b for b in cfg.biomarkers if b.kind == "binary"):
+        tested = np.isin(primsite, b.primary_sites) if b.primary_sites else np.ones(n, dtype=bool)
+        v = np.where(tested, np.where(rng.random(n) < b.positive_share, POSITIVE, NEGATIVE), UNTESTED)
+        v[f_miss[b.name]] = UNTESTED
+        v[f_neg[b.name]] = NEGATIVE
+        values[b.name] = v
     ecog = (rng.random(n) < ds.ecog1_share).astype(np.int64)
     ecog = np.where(f_ecog, choice(rng, sc.ecog_failure_weights, n).astype(np.int64), ecog)
-    high = rng.random(n) < ds.cps_high_share
-    thr = ds.cps_high_threshold
-    cps_hi = thr + np.floor((101 - thr) * rng.beta(*ds.cps_high_beta, n)).astype(np.int64)
-    cps_lo = 1 + np.floor((thr - 1) * rng.beta(*ds.cps_low_beta, n)).astype(np.int64)
-    cps = np.where(high, np.minimum(cps_hi, 100), np.minimum(cps_lo, thr - 1))
-    cps[f_cps] = 0
+    for b in cfg.biomarkers:
+        if b.kind == "binary":
+            continue
+        if b.kind == "score":
+            v = _score(rng, b, n)
+        else:  # derived: a fraction of its parent score, never above it
+            parent = values[b.derived_from]
+            v = np.where(parent >= 0, np.floor(parent * rng.uniform(*b.fraction, n)).astype(np.int64), parent)
+        if b.primary_sites:
+            v = np.where(np.isin(primsite, b.primary_sites), v, NOT_TESTED)
+        v[f_neg[b.name]] = 0
+        v[f_miss[b.name]] = NOT_TESTED
+        values[b.name] = v
 
     # which screening forms exist (always for randomized, and proving a failed criterion)
     def collected(form: str, forced: np.ndarray) -> np.ndarray:
         p = sc.collected.get(form, 1.0)
         return ~failed | forced | (rng.random(n) < p)
 
-    has_dx = collected("DX", f_hpv)
-    has_bm = collected("BM", f_cps | f_hpv)
+    has_dx = collected("DX", f_site)
+    has_bm = collected("BM", f_bm)
     has_ecog = collected("ECOG", f_ecog)
     has_vs = collected("VS", np.zeros(n, dtype=bool))
     has_tu = collected("TU", f_meas)
-    cps = np.where(has_bm, cps, -1)
-    hpv = np.where(has_bm, hpv, HPV_NONE)
+    kinds = {b.name: b.kind for b in cfg.biomarkers}
+    for name, v in values.items():
+        values[name] = np.where(has_bm, v, UNTESTED if kinds[name] == "binary" else NOT_TESTED)
 
     # vitals at screening
     w_mean = np.where(sex == "M", dm.weight_kg["M"][0], dm.weight_kg["F"][0])
@@ -258,16 +307,24 @@ def simulate_screening(cfg: StudyConfig, rng: np.random.Generator, n_randomized:
                              PRIMSITE=primsite[m], RMDAT=rm_day[m], _p_RMDAT=rm_flag[m],
                              DISSTAT=disstat[m])
 
-    # BM: PD-L1 CPS (all tested), HPV p16 (oropharyngeal primaries only)
+    # BM: one record per biomarker tested, in the configuration's order
     bm_day = during_screening()
-    assay = choice(rng, ds.cps_assay_weights, n)
-    m = cps >= 0
-    bm_cps = form_frame(sidx[m], "SCRN", bm_day[m], 1, BMDAT=bm_day[m], BMTESTCD="PDL1CPS",
-                        BMORRES=cps[m].astype(str), BMASSAY=assay[m])
-    m = hpv != HPV_NONE
-    bm_hpv = form_frame(sidx[m], "SCRN", bm_day[m], 2, BMDAT=bm_day[m], BMTESTCD="HPVP16",
-                        BMORRES=np.where(hpv[m] == HPV_POS, "POSITIVE", "NEGATIVE"), BMASSAY=ds.hpv_assay)
-    forms["BM"] = pl.concat([bm_cps, bm_hpv], how="vertical_relaxed")
+    assays = {b.name: choice(rng, b.assay_weights, n) for b in cfg.biomarkers if b.assay_weights}
+    bm_parts = []
+    for k, b in enumerate(cfg.biomarkers):
+        v = values[b.name]
+        if b.kind == "binary":
+            m = v != UNTESTED
+            result = np.where(v[m] == POSITIVE, "POSITIVE", "NEGATIVE")
+        else:
+            m = (v >= 0) | (v == NOT_EVALUABLE)
+            text = next((x.text for x in b.bands if x.text), "") if b.kind == "score" else \
+                next((x.text for x in cfg.biomarker(b.derived_from).bands if x.text), "")
+            result = np.where(v[m] >= 0, v[m].astype(str), text)
+        assay = assays[b.name][m] if b.name in assays else b.assay
+        bm_parts.append(form_frame(sidx[m], "SCRN", bm_day[m], k + 1, BMDAT=bm_day[m], BMTESTCD=b.testcd,
+                                   BMORRES=result, BMASSAY=assay))
+    forms["BM"] = pl.concat(bm_parts, how="vertical_relaxed")
 
     m = has_ecog
     forms["ECOG"] = form_frame(sidx[m], "SCRN", consent[m], ECOGDAT=consent[m], ECOG=ecog[m])
@@ -280,7 +337,7 @@ def simulate_screening(cfg: StudyConfig, rng: np.random.Generator, n_randomized:
 
     return Population(
         n=n, site=site_ids, country=country, subjid=subjid, consent=consent,
-        randomized=~failed, rand_day=rand_day, ie_day=ie_day, sex=sex, birth=birth,
-        primsite=primsite, hpv=hpv, ecog=ecog, cps=cps, weight0=weight0, height=height,
+        randomized=~failed, rand_day=rand_day, ie_day=ie_day, sex=sex, birth=birth, age=D.age_years(birth, consent),
+        primsite=primsite, ecog=ecog, biomarkers=values, kinds=kinds, weight0=weight0, height=height,
         sbp0=sbp0, dbp0=dbp0, tu_collected=has_tu, no_target=f_meas, forms=forms,
     )

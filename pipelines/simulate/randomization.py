@@ -1,12 +1,13 @@
 """Randomization (IRT): stratified permuted blocks.
 
-Models the IRT list of the study design (trial-facts, assumed): allocation by the arms'
-``allocation`` ratio (1:1:1) in permuted blocks of ``randomization.block_size`` (6) within the 8
-strata PD-L1 CPS (>= 20 / 1-19) x HPV (HPV-positive oropharyngeal / other) x ECOG (0 / 1). The
-IRT stratum is the one entered at randomization: for ``misstratification_rate`` (2%) of subjects
-one factor differs from the CRF value, and the subject is randomized within the wrong stratum's
-list, as happens in real trials. The randomization number is the stratum digit followed by the
-5-digit position in that stratum's list.
+Models the IRT list of the study design: allocation by the arms' ``allocation`` ratio in
+permuted blocks of ``randomization.block_size`` within the strata, the product of the levels of
+``randomization.strata`` (each factor a RAND form field whose level is the first condition met
+by the subject's CRF characteristics). The IRT stratum is the one entered at randomization: for
+``misstratification_rate`` of subjects one factor differs from the CRF value (the next level of
+that factor), and the subject is randomized within the wrong stratum's list, as happens in real
+trials. The randomization number is the stratum number followed by the 5-digit position in that
+stratum's list.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import polars as pl
 
 from .config import StudyConfig
 from .frames import form_frame
-from .population import HPV_POS, OROPHARYNX, Population
+from .population import Population
 
 
 @dataclass
@@ -28,15 +29,22 @@ class Allocation:
     sidx: np.ndarray
     arm: np.ndarray          # index into cfg.arms
     rand_day: np.ndarray
-    cps_high: np.ndarray     # CRF value (True: CPS >= 20)
+    level: np.ndarray        # index into cfg.subgroup_levels (CRF values; 0 without a subgroup)
     frame: pl.DataFrame      # the RAND form
 
 
-def crf_strata(pop: Population, sidx: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """STRCPS (1: >= threshold, 2: below), STRHPV (1: HPV+ oropharyngeal, 2: other), STRECOG."""
-    cps = np.where(pop.cps[sidx] >= threshold, 1, 2)
-    hpv = np.where((pop.primsite[sidx] == OROPHARYNX) & (pop.hpv[sidx] == HPV_POS), 1, 2)
-    return cps, hpv, pop.ecog[sidx].astype(np.int64)
+def crf_strata(cfg: StudyConfig, pop: Population, sidx: np.ndarray) -> np.ndarray:
+    """(subjects, factors) level index of each stratification factor from the CRF values."""
+    ch = pop.characteristics(sidx)
+    return np.stack([ch.level_index(st.levels) for st in cfg.randomization.strata], axis=1)
+
+
+def subgroup_level(cfg: StudyConfig, pop: Population, sidx: np.ndarray) -> np.ndarray:
+    """Index of each subject's level of ``survival.subgroup`` (0 when there is none)."""
+    sg = cfg.survival.subgroup
+    if sg is None:
+        return np.zeros(sidx.size, dtype=np.int64)
+    return pop.characteristics(sidx).level_index(cfg.subgroups[sg])
 
 
 def randomize(cfg: StudyConfig, rng: np.random.Generator, pop: Population) -> Allocation:
@@ -44,16 +52,18 @@ def randomize(cfg: StudyConfig, rng: np.random.Generator, pop: Population) -> Al
     sidx = pop.rand_index
     sidx = sidx[np.lexsort((sidx, pop.rand_day[sidx]))]  # IRT order: randomization day
     n = sidx.size
-    cps, hpv, ecog = crf_strata(pop, sidx, cfg.disease.cps_high_threshold)
+    sizes = np.array([len(st.levels) for st in rc.strata])
 
-    # IRT strata: a few subjects entered with one factor wrong
-    irt = np.stack([cps, hpv, ecog], axis=1).copy()
+    # IRT strata: a few subjects entered with one factor wrong (its next level)
+    irt = crf_strata(cfg, pop, sidx)
     wrong = rng.random(n) < rc.misstratification_rate
-    factor = rng.integers(0, 3, n)
-    for f, flip in ((0, lambda v: 3 - v), (1, lambda v: 3 - v), (2, lambda v: 1 - v)):
+    factor = rng.integers(0, sizes.size, n)
+    for f, size in enumerate(sizes):
         m = wrong & (factor == f)
-        irt[m, f] = flip(irt[m, f])
-    stratum = (irt[:, 0] - 1) * 4 + (irt[:, 1] - 1) * 2 + irt[:, 2]  # 0..7
+        irt[m, f] = (irt[m, f] + 1) % size
+    radix = np.r_[np.cumprod(sizes[::-1])[::-1][1:], 1]
+    stratum = irt @ radix                     # 0 .. n_strata - 1, factors in configuration order
+    n_strata = int(sizes.prod())
 
     # position of each subject in its stratum's list (stable: IRT order)
     order = np.argsort(stratum, kind="stable")
@@ -67,20 +77,21 @@ def randomize(cfg: StudyConfig, rng: np.random.Generator, pop: Population) -> Al
     base = np.repeat(np.arange(len(cfg.arms)), [a.allocation for a in cfg.arms])
     size = rc.block_size
     base = np.tile(base, size // base.size)
-    counts = np.bincount(stratum, minlength=8)
+    counts = np.bincount(stratum, minlength=n_strata)
     n_blocks = -(-counts // size)
     offset = np.r_[0, np.cumsum(n_blocks)[:-1]]
     perms = np.argsort(rng.random((int(n_blocks.sum()), size)), axis=1)
     lists = base[perms]
     arm = lists[offset[stratum] + pos // size, pos % size]
 
-    randno = (pl.Series(stratum + 1).cast(pl.String)
+    width = len(str(n_strata))
+    randno = (pl.Series(stratum + 1).cast(pl.String).str.zfill(width)
               + pl.Series(pos + 1).cast(pl.String).str.zfill(5)).to_numpy()
     day = pop.rand_day[sidx]
     codes = np.array([a.code for a in cfg.arms])
-    frame = form_frame(sidx, "RAND", day, RANDDAT=day, RANDNO=randno, TRTGRP=codes[arm],
-                       STRCPS=irt[:, 0], STRHPV=irt[:, 1], STRECOG=irt[:, 2])
+    strata = {st.field: np.array([lv.code for lv in st.levels])[irt[:, f]] for f, st in enumerate(rc.strata)}
+    frame = form_frame(sidx, "RAND", day, RANDDAT=day, RANDNO=randno, TRTGRP=codes[arm], **strata)
     # return in SUBJID order
     back = np.argsort(sidx, kind="stable")
     return Allocation(sidx=sidx[back], arm=arm[back], rand_day=day[back],
-                      cps_high=(cps == 1)[back], frame=frame)
+                      level=subgroup_level(cfg, pop, sidx[back]), frame=frame)

@@ -22,6 +22,7 @@ COMPONENTS = (
     "followup",
     "subsequent",
     "vitals",
+    "regimen",      # investigator's choices, baseline creatinine, visits after day 1 of a cycle
     "labs",         # laboratory results (labs.py)
 )
 

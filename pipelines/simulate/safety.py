@@ -1,20 +1,19 @@
 """Adverse events (AE form), coded with the built-in MedDRA-like dictionary.
 
-Models (``safety`` in study.yaml, rates in ``data/ae_profiles.csv``):
-* per arm, each listed preferred term occurs in a treated subject with its published incidence
-  (pembrolizumab immune-mediated and common treatment-related AEs in every arm, anti-VEGF class
-  in arms A/B, anti-CD47 class in arm B, background disease-related AEs in all), starting after
-  the first dose (lognormal onset; infusion reactions on a dosing day) and reported when it
-  starts within 30 days of the last dose;
+Models (``safety`` in study.yaml, rates in the AE profiles file, rows grouped by drug class):
+* per arm, each listed preferred term occurs in a treated subject with its incidence
+  (``incidence_<ARM>``: the class effects of the arm's drugs and background disease-related
+  events), starting after the first dose (lognormal onset; infusion reactions on a dosing day)
+  and reported when it starts within the reporting period after the last dose;
 * CTCAE grade, seriousness with consistent criteria (AESER=Y iff a criterion is Y), causality
-  and action taken per study treatment (AEREL<n> / AEACN<n>, treatments.py): in the combination
-  arm each drug is judged related with its attribution probability (VEGF-class events to
-  ivonescimab, anaemia and infusion reactions to ligufalimab, ``attribution_<DRUG>`` of the
-  profiles), a related grade >= 3 event may withdraw a drug (the subject's treatment ends when
-  every drug is withdrawn, exposure.py), "drug interrupted" holds that drug's next dose (or
-  interrupts the infusion for events of a dosing day); a drug withdrawn earlier has action "not
-  applicable"; outcome and end date (ongoing events at the cut, death or drop-out have no end
-  date and AEONGO=Y), AEIMM for immune-mediated related events;
+  and action taken per study treatment (AEREL<n> / AEACN<n>, treatments.py): in a combination
+  arm each of the subject's drugs (the investigator's choice included) is judged related with
+  its attribution probability (``attribution_<DRUG>`` of the profiles), a related grade >= 3
+  event may withdraw a drug (the subject's treatment ends when every drug is withdrawn or
+  finished, schedule.py), "drug interrupted" holds that drug's next due dose (or interrupts the
+  infusion for events of a dosing day); a drug withdrawn earlier has action "not applicable";
+  outcome and end date (ongoing events at the cut, death or drop-out have no end date and
+  AEONGO=Y), AEIMM for immune-mediated related events;
 * a few AEs between consent and first dose (not treatment-emergent);
 * fatal AEs (grade 5) only for deaths whose cause is "adverse event", ending on the death date.
 Verbatim terms vary (abbreviations, spelling, case) and code to a lowest level term.
@@ -146,8 +145,14 @@ class CandidateEvents:
 
 def draw_events(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, arm: np.ndarray,
                 first_dose: np.ndarray, cycle_days: np.ndarray, n_potential: np.ndarray,
-                last_potential: np.ndarray, data_end: np.ndarray) -> CandidateEvents:
-    """Candidate treatment-emergent AEs over the potential treatment period."""
+                last_potential: np.ndarray, data_end: np.ndarray, drugs: np.ndarray | None = None,
+              slot_end: np.ndarray | None = None) -> CandidateEvents:
+    """Candidate treatment-emergent AEs over the potential treatment period.
+
+    ``drugs`` (subjects, slots): each subject's drug per slot (its arm's, or the investigator's
+    choice); ``slot_end``: the day after a drug's last due dose when it is given for some cycles
+    only (the treatment ends for toxicity when every drug is withdrawn or finished)."""
+    subject_drugs = tables.slots.of(arm) if drugs is None else drugs
     sc, prof = cfg.safety, tables.profiles
     m = arm.size
     inc = prof.select([f"incidence_{a.code}" for a in cfg.arms]).to_numpy().T  # arms x R
@@ -168,7 +173,7 @@ def draw_events(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables
     row, r, onset = row[keep], r[keep], onset[keep]
     k = row.size
     grade = _grades(tables, r, rng)
-    drugs = tables.slots.of(arm[row])
+    drugs = subject_drugs[row]
     related = related_per_drug(rng, drugs, tables.per_drug_attribution(r, drugs),
                                rng.random(k) < tables.related[arm[row], r])
     action = actions_per_drug(rng, drugs, related, grade, prof["withdraw_high"].to_numpy()[r],
@@ -181,7 +186,8 @@ def draw_events(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables
         withdraws = (action[:, j] == ACN_WITHDRAWN) & (onset <= last_potential[row])
         np.minimum.at(stop[:, j], row[withdraws], onset[withdraws] + 1)
     # the treatment ends for toxicity when every drug of the subject's arm is withdrawn
-    tox = np.where(tables.slots.of(arm) >= 0, stop, -1).max(axis=1)
+    done = stop if slot_end is None else np.minimum(stop, slot_end)
+    tox = np.where(subject_drugs >= 0, done, -1).max(axis=1)
     return CandidateEvents(row=row, r=r, onset=onset, grade=grade, related=related, action=action, drug_stop=stop,
                            tox_day=tox)
 
@@ -189,10 +195,13 @@ def draw_events(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables
 def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, sidx: np.ndarray, arm: np.ndarray,
              consent: np.ndarray, first_dose: np.ndarray, cand: CandidateEvents, last_dose: np.ndarray,
              stop_day: np.ndarray, death: np.ndarray, fatal_rows: np.ndarray, dropout: np.ndarray,
-             lost: np.ndarray, cut_day: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+             lost: np.ndarray, cut_day: int, drugs: np.ndarray | None = None) -> tuple[pl.DataFrame, pl.DataFrame,
+                                                                                      pl.DataFrame]:
     """The AE form (internal frame), the hypertension episodes (for blood pressure) and the
-    interruptions per drug (``_row``, ``slot``, ``onset``, ``dose_day``: the doses they hold)."""
+    interruptions per drug (``_row``, ``slot``, ``onset``, ``dose_day``: the doses they hold);
+    ``drugs``: each subject's drug per slot (draw_events)."""
     sc, prof, slots = cfg.safety, tables.profiles, tables.slots
+    subject_drugs = slots.of(arm) if drugs is None else drugs
     m = arm.size
     # ---- treatment-emergent events within the final reporting period
     keep = cand.onset <= last_dose[cand.row] + sc.reporting_days_after_last_dose
@@ -215,7 +224,7 @@ def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, s
     onset = np.r_[onset, p_on]
     grade = np.r_[grade, _grades(tables, pr, rng, low_only=True)]
     related = np.concatenate([related, np.zeros((p_rows.size, slots.width), bool)])
-    action = np.concatenate([action, np.where(slots.of(arm[p_rows]) >= 0, ACN_NA, 0)])
+    action = np.concatenate([action, np.where(subject_drugs[p_rows] >= 0, ACN_NA, 0)])
     pre = np.r_[pre, np.ones(p_rows.size, bool)]
     k = row.size
 
@@ -243,7 +252,7 @@ def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, s
         lag = rng.integers(0, 8, fr.size) * (rng.random(fr.size) < 0.6)   # most start on the death date
         # on or after the last dose: no dose is given after the start of the event that withdraws them
         f_on = death[fr] - np.minimum(lag, death[fr] - np.maximum(first_dose[fr], last_dose[fr]))
-        f_drugs = slots.of(arm[fr])
+        f_drugs = subject_drugs[fr]
         f_rel = related_per_drug(rng, f_drugs, tables.per_drug_attribution(f_r, f_drugs),
                                  rng.random(fr.size) < tables.related[arm[fr], f_r])
         on_drug = (f_on <= stop_day[fr])[:, None] & (f_on[:, None] < cand.drug_stop[fr])
@@ -271,7 +280,7 @@ def build_ae(cfg: StudyConfig, rng: np.random.Generator, tables: SafetyTables, s
     spid[order] = np.arange(k) - np.maximum.accumulate(np.where(first, np.arange(k), 0)) + 1
     end_day = ae["end"].astype(float)
     end_day[ae["end"] < 0] = np.nan
-    per_drug = _per_drug_fields(slots, slots.of(arm[row]), ae["related"], ae["action"])
+    per_drug = _per_drug_fields(slots, subject_drugs[row], ae["related"], ae["action"])
     frame = form_frame(
         sidx[row], "LOG", ae["onset"], spid, AESPID=spid, AETERM=text, _llt=llt,
         AESTDAT=ae["onset"], _p_AESTDAT=st_flag, AEENDAT=end_day, _p_AEENDAT=en_flag,

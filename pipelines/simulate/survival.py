@@ -1,15 +1,18 @@
 """Latent event times of randomized subjects: death, progression, drop-out, off-treatment events.
 
-Calibration (trial-facts; ``survival`` in study.yaml):
-* Overall survival of the control arm (pembrolizumab, CPS >= 1, KEYNOTE-048): Weibull by CPS
-  stratum; medians 14.5 / 10.5 months mix (50/50) to the published overall median 12.3 months
-  (subgroup medians 14.9 / 10.8), 2-year OS about 29% with shape 0.91.
-* Progression: a latent Weibull time whose scale is solved so that PFS = min(progression, death)
-  has the published median 3.2 months under the dependence model below.
+Calibration (``survival`` and ``arms`` in study.yaml):
+* Overall survival of the control arm: Weibull with shape ``os_shape`` and median
+  ``os_median_months``, one per level of ``survival.subgroup`` when the subgroups differ in
+  prognosis; the other arms get their ``os_hazard_ratio`` (one value, or one per subgroup level)
+  on the control cumulative hazard (proportional hazards within each level).
+* Progression: a latent Weibull time (shape ``progression_shape``, or the arm's own) whose scale
+  is solved so that PFS = min(progression, death) has the configured median under the
+  dependence model below: the control's ``pfs_median_months`` with the arm's
+  ``pfs_hazard_ratio``, or the arm's own ``pfs_median_months`` (medians that proportional
+  hazards cannot give, e.g. crossing PFS curves), per subgroup level where given so.
 * Dependence: progression and death times are joined by a Gumbel (Gumbel-Hougaard) survival
   copula with Kendall's tau ``kendall_tau``. The Gumbel copula keeps proportional hazards: if
-  both marginals of an arm are the control's to the power HR, so is PFS. Experimental arms get
-  their ``os_hazard_ratio`` / ``pfs_hazard_ratio`` on the control cumulative hazards.
+  both marginals of an arm are the control's to the power HR, so is PFS.
 * Withdrawal of consent and loss to follow-up: exponential times ("a few percent").
 * Off-treatment events without progression (physician decision, other): exponential times.
 
@@ -41,17 +44,48 @@ class LatentTimes:
     other: np.ndarray
 
 
-def progression_median(cfg: StudyConfig, os_median: float) -> float:
-    """Median (months) of the latent progression time giving the configured PFS median."""
+def progression_median(cfg: StudyConfig, os_median: float, pfs_median: float | None = None,
+                       shape: float | None = None) -> float:
+    """Median (months) of the latent progression time giving the PFS median ``pfs_median``
+    (default: the control's single ``pfs_median_months``) when OS has median ``os_median``."""
     sv = cfg.survival
     theta = 1.0 / (1.0 - sv.kendall_tau)
-    m = sv.pfs_median_months
+    m = sv.pfs_median_months if pfs_median is None else pfs_median
     h_death = LN2 * (m / os_median) ** sv.os_shape
     rest = LN2**theta - h_death**theta
     if rest <= 0:
-        raise ValueError("pfs_median_months is not reachable: deaths alone exceed 50% by then")
+        raise ValueError(f"a PFS median of {m} months is not reachable: deaths alone exceed 50% by then")
     h_prog = rest ** (1.0 / theta)
-    return m * (LN2 / h_prog) ** (1.0 / sv.progression_shape)
+    return m * (LN2 / h_prog) ** (1.0 / (shape or sv.progression_shape))
+
+
+def _per_level(value, level: str | None) -> float:
+    return value[level] if isinstance(value, dict) else value
+
+
+def arm_tables(cfg: StudyConfig) -> dict[str, np.ndarray]:
+    """(arms, subgroup levels) OS and PFS hazard ratios, control OS medians, latent progression
+    medians and shapes."""
+    sv = cfg.survival
+    levels = cfg.subgroup_levels
+    shape = (len(cfg.arms), len(levels))
+    out = {k: np.zeros(shape) for k in ("os_hr", "pfs_hr", "os_med", "prog_med", "prog_shape")}
+    control_prog = {lv: progression_median(cfg, _per_level(sv.os_median_months, lv), _per_level(sv.pfs_median_months, lv))
+                    for lv in levels}
+    for a, arm in enumerate(cfg.arms):
+        for k, lv in enumerate(levels):
+            os_med = _per_level(sv.os_median_months, lv)
+            hr = arm.value("os_hazard_ratio", lv)
+            out["os_hr"][a, k], out["os_med"][a, k] = hr, os_med
+            out["prog_shape"][a, k] = arm.progression_shape or sv.progression_shape
+            if arm.pfs_median_months is None:
+                out["pfs_hr"][a, k], out["prog_med"][a, k] = arm.value("pfs_hazard_ratio", lv), control_prog[lv]
+            else:  # the arm's own PFS median, given its OS (median scaled by the hazard ratio)
+                arm_os = os_med * hr ** (-1.0 / sv.os_shape)
+                out["pfs_hr"][a, k] = 1.0
+                out["prog_med"][a, k] = progression_median(cfg, arm_os, arm.value("pfs_median_months", lv),
+                                                           arm.progression_shape)
+    return out
 
 
 def _positive_stable(rng: np.random.Generator, alpha: float, n: int) -> np.ndarray:
@@ -72,7 +106,8 @@ def _exp_days(rng: np.random.Generator, rate_per_year: float, n: int) -> np.ndar
 
 
 def draw_latent_times(cfg: StudyConfig, rng: np.random.Generator, arm: np.ndarray,
-                      cps_high: np.ndarray) -> LatentTimes:
+                      level: np.ndarray) -> LatentTimes:
+    """``arm``: index into cfg.arms; ``level``: index into cfg.subgroup_levels, per subject."""
     sv = cfg.survival
     n = arm.size
     theta = 1.0 / (1.0 - sv.kendall_tau)
@@ -80,14 +115,13 @@ def draw_latent_times(cfg: StudyConfig, rng: np.random.Generator, arm: np.ndarra
     h_death = (rng.exponential(1.0, n) / v) ** (1.0 / theta)
     h_prog = (rng.exponential(1.0, n) / v) ** (1.0 / theta)
 
-    os_hr = np.array([a.os_hazard_ratio for a in cfg.arms])[arm]
-    pfs_hr = np.array([a.pfs_hazard_ratio for a in cfg.arms])[arm]
-    os_med = np.where(cps_high, sv.os_median_months["high"], sv.os_median_months["low"])
-    prog_med = np.where(cps_high, progression_median(cfg, sv.os_median_months["high"]),
-                        progression_median(cfg, sv.os_median_months["low"]))
+    t = arm_tables(cfg)
+    level = np.asarray(level, dtype=np.int64)
+    os_hr, pfs_hr, os_med = t["os_hr"][arm, level], t["pfs_hr"][arm, level], t["os_med"][arm, level]
+    prog_med, prog_shape = t["prog_med"][arm, level], t["prog_shape"][arm, level]
     # invert H = HR * ln2 * (t / median)^shape
     death_m = os_med * (h_death / (os_hr * LN2)) ** (1.0 / sv.os_shape)
-    prog_m = prog_med * (h_prog / (pfs_hr * LN2)) ** (1.0 / sv.progression_shape)
+    prog_m = prog_med * (h_prog / (pfs_hr * LN2)) ** (1.0 / prog_shape)
 
     def days(months):
         return np.clip(np.ceil(months * sv.month_days), 1, NEVER).astype(np.int64)

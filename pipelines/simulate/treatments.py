@@ -2,7 +2,8 @@
 numbers the per-drug fields.
 
 An arm gives one or more drugs (``arms[].drugs`` in study.yaml); a subject's drugs are its arm's,
-in that order ("slots": slot 0 is the first drug of the arm, slot 1 the second ...). The AE form
+in that order ("slots": slot 0 is the first drug of the arm, slot 1 the second ...); a slot may be
+the investigator's choice between drugs, made once per subject (``choose_options``). The AE form
 asks action taken and causality once per study treatment, in fields ``AEACN<n>`` / ``AEREL<n>``
 where ``n`` is the drug's position in the EDC spec's ``EXTRT`` codelist (1 = its first term).
 Nothing here names a drug: the names come from the configuration and the spec.
@@ -22,7 +23,11 @@ class DrugSlots:
     names: tuple[str, ...]
     """Study treatments in the EDC's EXTRT codelist order (drug index d -> names[d])."""
     slot: np.ndarray
-    """(arms, width) drug index of each arm's k-th drug, -1 where the arm has fewer drugs."""
+    """(arms, width) drug index of each arm's k-th drug (its first option), -1 where the arm has fewer."""
+    options: np.ndarray
+    """(arms, width, options) drug index of each option of a slot, -1 past the slot's options."""
+    shares: np.ndarray
+    """(arms, width, options) weight of each option (1 for a plain drug, 0 past the options)."""
 
     @property
     def width(self) -> int:
@@ -36,24 +41,59 @@ class DrugSlots:
         """(len(arm), width) drug index per subject (or event) and slot, -1 where none."""
         return self.slot[np.asarray(arm, dtype=np.int64)]
 
+    def subject(self, arm: np.ndarray, option: np.ndarray | None = None) -> np.ndarray:
+        """(subjects, width) drug index of each subject's slots given its chosen ``option`` per slot."""
+        arm = np.asarray(arm, dtype=np.int64)
+        if option is None:
+            return self.of(arm)
+        return np.take_along_axis(self.options[arm], option[:, :, None], axis=2)[:, :, 0]
+
+    @property
+    def has_choice(self) -> bool:
+        return self.options.shape[2] > 1
+
     def combination(self) -> list[int]:
-        """Drug indexes given in an arm of more than one drug."""
-        return sorted({int(d) for row in self.slot if (row >= 0).sum() > 1 for d in row if d >= 0})
+        """Drug indexes given in an arm of more than one drug (every option of a choice)."""
+        return sorted({int(d) for a, row in enumerate(self.slot) if (row >= 0).sum() > 1
+                       for d in self.options[a].ravel() if d >= 0})
+
+    def given(self) -> list[int]:
+        """Drug indexes that some arm gives."""
+        return sorted({int(d) for d in self.options.ravel() if d >= 0})
 
 
 def drug_slots(cfg: StudyConfig, extrt_terms: tuple[str, ...] | list[str]) -> DrugSlots:
     """Slots of every configured arm against the EDC's EXTRT codelist (its order numbers the drugs)."""
     names = tuple(str(t) for t in extrt_terms)
     width = max(len(a.drugs) for a in cfg.arms)
-    slot = np.full((len(cfg.arms), width), -1, dtype=np.int64)
+    n_opt = max(len(opts) for a in cfg.arms for opts in a.entries())
+    options = np.full((len(cfg.arms), width, n_opt), -1, dtype=np.int64)
+    shares = np.zeros((len(cfg.arms), width, n_opt))
     for i, arm in enumerate(cfg.arms):
-        for j, d in enumerate(arm.drugs):
-            if d.drug not in names:
-                raise ConfigError(f"arms.{arm.code}.drugs: {d.drug!r} is not a term of codelist EXTRT ({list(names)})")
-            slot[i, j] = names.index(d.drug)
-        if len({d.drug for d in arm.drugs}) != len(arm.drugs):
+        for j, opts in enumerate(arm.entries()):
+            for o, d in enumerate(opts):
+                if d.drug not in names:
+                    raise ConfigError(f"arms.{arm.code}.drugs: {d.drug!r} is not a term of codelist EXTRT ({list(names)})")
+                options[i, j, o] = names.index(d.drug)
+                shares[i, j, o] = d.share if d.share is not None else 1.0
+        if len({d.drug for d in arm.options()}) != len(arm.options()):
             raise ConfigError(f"arms.{arm.code}.drugs: a drug is listed twice")
-    return DrugSlots(names=names, slot=slot)
+    return DrugSlots(names=names, slot=options[:, :, 0].copy(), options=options, shares=shares)
+
+
+def choose_options(slots: DrugSlots, rng: np.random.Generator, arm: np.ndarray) -> np.ndarray:
+    """(subjects, width) option chosen for each slot by its shares (0 for a plain drug); draws
+    only when some arm has a choice."""
+    arm = np.asarray(arm, dtype=np.int64)
+    out = np.zeros((arm.size, slots.width), dtype=np.int64)
+    if not slots.has_choice:
+        return out
+    for j in range(slots.width):
+        p = slots.shares[arm, j, :]
+        cum = np.cumsum(p, axis=1)
+        u = rng.random(arm.size) * cum[:, -1]
+        out[:, j] = np.minimum((cum < u[:, None]).sum(axis=1), slots.options.shape[2] - 1)
+    return out
 
 
 # AEACN codes of the EDC AE form (codelist AEACN of specs/<study>/edc.xlsx)

@@ -3,16 +3,18 @@
 Models (``tumour`` in study.yaml):
 * baseline (SCRN): 1-5 target lesions, at most 2 per organ (nodes >= 15 mm, others >= 10 mm),
   0-3 non-target lesions, CT or MRI, within the screening window;
-* schedule: every 6 weeks from randomization for 12 months, then every 9 weeks, +/- 7 days,
+* schedule: every ``first_interval_days`` from randomization for ``first_phase_days``, then every
+  ``later_interval_days``, +/- ``window_days``,
   until documented progression, death, withdrawal, loss to follow-up or the cut (continuing
   after end of treatment); about 5% of assessments missed, sometimes two in a row;
 * progression is documented at the first performed assessment on or after the latent
   progression time (survival.py), by target growth (>= 20% and >= 5 mm over the nadir), new
   lesions or unequivocal non-target progression;
-* responses: within each arm, responders are drawn among subjects with at least two assessments
-  before progression so that the confirmed objective response rate matches the arm's ``orr``
-  (KEYNOTE-048 17%, ESMO 2024 876P 30% / 60%); a response is a >= 30% shrinkage, confirmed at
-  the next assessment (>= 4 weeks later); a share become complete responses;
+* responses: within each arm (and subgroup level, where the arm's ``orr`` is given per level),
+  responders are drawn among subjects with at least two assessments before progression so that
+  the confirmed objective response rate matches the arm's ``orr``; a response is a >= 30%
+  shrinkage, confirmed at the next assessment (>= 4 weeks later); a share become complete
+  responses;
 * before progression the target diameters never increase (per-lesion running minimum of noisy
   measurements) and non-responders never reach -30%, so no artefactual PR/PD appears; the RS
   record of every assessment is derived from the TR/NL data with the RECIST rules (recist.py).
@@ -60,12 +62,13 @@ def _baseline_lesions(cfg, rng, pop: Population, sidx: np.ndarray, no_target: np
     n_nt[no_target] = np.maximum(n_nt[no_target], 1)
 
     # targets: weighted sampling without replacement over (organ, slot) pairs, 2 slots per organ
-    locs = np.array(sorted(set(tc.target_location_weights) | {1, 2, 3, 4}))
+    site_loc = cfg.disease.primary_site_locations   # primary site -> the LOC code of that organ
+    locs = np.array(sorted(set(tc.target_location_weights) | set(site_loc.values())))
     w = np.array([tc.target_location_weights.get(int(c), 0.0) for c in locs], dtype=float)
     w = np.tile(w, (n, 1))
     prim = pop.primsite[sidx]
-    for c in (1, 2, 3, 4):
-        w[:, locs == c] = np.where(prim == c, tc.primary_location_weight, 0.0)[:, None]
+    for site, c in site_loc.items():
+        w[:, locs == c] = np.where(prim == site, tc.primary_location_weight, 0.0)[:, None]
     w2 = np.repeat(w, 2, axis=1)
     loc2 = np.repeat(locs, 2)
     with np.errstate(divide="ignore"):
@@ -91,7 +94,8 @@ def _lnkid(prefix: str, k: np.ndarray) -> pl.Series:
 
 
 def simulate_tumour(cfg: StudyConfig, rng: np.random.Generator, pop: Population, sidx: np.ndarray,
-                    arm: np.ndarray, rand_day: np.ndarray, lt: LatentTimes, cut_day: int) -> TumourResult:
+                    arm: np.ndarray, rand_day: np.ndarray, lt: LatentTimes, cut_day: int,
+                    level: np.ndarray | None = None) -> TumourResult:
     tc = cfg.tumour
     m = sidx.size
     forms: dict[str, pl.DataFrame] = {}
@@ -149,11 +153,14 @@ def simulate_tumour(cfg: StudyConfig, rng: np.random.Generator, pop: Population,
     eligible = n_pre >= 2
     responder = np.zeros(m, dtype=bool)
     u = rng.random(m)
+    level = np.zeros(m, dtype=np.int64) if level is None else level
     for a, spec in enumerate(cfg.arms):
-        in_arm = arm == a
-        n_el = int((eligible & in_arm).sum())
-        q = min(1.0, spec.orr * in_arm.sum() / n_el) if n_el else 0.0
-        responder |= in_arm & eligible & (u < q)
+        cells = [(arm == a, spec.orr)] if not isinstance(spec.orr, dict) else \
+            [((arm == a) & (level == k), spec.orr[lv]) for k, lv in enumerate(cfg.subgroup_levels)]
+        for in_cell, orr in cells:
+            n_el = int((eligible & in_cell).sum())
+            q = min(1.0, orr * in_cell.sum() / n_el) if n_el else 0.0
+            responder |= in_cell & eligible & (u < q)
     onset_rank = np.where(responder & (n_pre >= 3) & (rng.random(m) < tc.response_second_assessment_prob), 2, 1)
     complete = responder & (n_pre >= onset_rank + 2) & (rng.random(m) < tc.complete_response_share)
 

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "deploy" / "celery" / "worker.sh"
 BIN = Path(sys.executable).parent
 STEPS = {"raw_edc_forms", "sdtm_domains", "adam_datasets", "analysis_results", "submission_package",
-         "deliverables__release"}
+         "reviewer_documents", "deliverables__release"}
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -51,7 +51,8 @@ def test_dm(results):
         (S1, "2026-03-02T10:00", "2026-03-25T10:30", "2026-03-02T10:00", "2026-03-25T10:30", "2026-02-05", "2026-05-25",
          "2026-05-20", "Y", "1960-03-15", 65, "YEARS", "M", "WHITE", "NOT HISPANIC OR LATINO", "IVO", "Ivonescimab", "IVO",
          "Ivonescimab", None, "FRA"),
-        (S2, "2026-03-04T10:00", "2026-03-04T13:15", "2026-03-04T10:00", "2026-03-04T13:15", "2026-02-10", "2026-03-04",
+        # RFPENDTC: the latest date of any record of the subject (its AE of 2026-03-10)
+        (S2, "2026-03-04T10:00", "2026-03-04T13:15", "2026-03-04T10:00", "2026-03-04T13:15", "2026-02-10", "2026-03-10",
          None, None, "1955", 70, "YEARS", "F", "MULTIPLE", "NOT HISPANIC OR LATINO", "IVOLIG", "Ivonescimab + Ligufalimab",
          "IVOLIG", "Ivonescimab + Ligufalimab", None, "FRA"),
         # screen failure (SDTMIG 3.4): arms null, ARMNRS SCREEN FAILURE, no reference start/end

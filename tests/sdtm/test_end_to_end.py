@@ -3,6 +3,7 @@ R haven, reconciliation and traceability files, two runs byte-identical, and the
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -153,7 +154,7 @@ def test_dagster_assets_materialize_with_passing_blocking_checks(generated_extra
     sdtm_checks = [c for c in checks if c.asset_key.to_user_string().startswith("sdtm__")]
     assert len(sdtm_checks) == 3 * len(SPEC.datasets)  # conforms_to_spec, cross_domain, edit_checks
     assert all(c.passed for c in sdtm_checks), [c.asset_key.to_user_string() for c in sdtm_checks if not c.passed]
-    layer = out / "cuts" / cut / "sdtm"
+    layer = out / "cuts" / cut / ".work" / "sdtm"  # the newest version (no release in the selection)
     for name in SPEC.datasets:
         assert (layer / f"{name.lower()}.xpt").is_file()
     assert (layer / RECONCILIATION_FILE).is_file()
@@ -182,14 +183,18 @@ def test_a_failing_blocking_check_keeps_the_previous_version_of_the_layer(genera
     out = tmp_path / "out"
     result, cut = materialize_cut(extract, out, dg.AssetSelection.groups("raw", "sdtm"))
     assert result.success
-    layer = out / "cuts" / cut / "sdtm"
+    layer = out / "cuts" / cut / ".work" / "sdtm"  # the newest version (no release in the selection)
     before = {p.name: p.read_bytes() for p in layer.iterdir()}
 
-    dd = pl.read_csv(extract / "dd.csv", infer_schema=False)
+    # the AE starts on the data cut day (kept by the data cut) after a death before the cut
+    cut_day = dt.date.fromisoformat(cut[:10])
+    dd = pl.read_csv(extract / "dd.csv", infer_schema=False).filter(
+        pl.col("DTHDAT").str.to_date("%d-%b-%Y", strict=False) < cut_day)
     ae = pl.read_csv(extract / "ae.csv", infer_schema=False)
     subject = ae.filter(pl.col("SUBJID").is_in(dd["SUBJID"].implode()))["SUBJID"][0]
     first = ae.with_row_index("_i").filter(pl.col("SUBJID") == subject)["_i"][0]
-    ae = ae.with_columns(pl.when(pl.int_range(pl.len()) == first).then(pl.lit("31-DEC-2099")).otherwise(pl.col("AESTDAT")).alias("AESTDAT"))
+    on_cut = cut_day.strftime("%d-%b-%Y").upper()
+    ae = ae.with_columns(pl.when(pl.int_range(pl.len()) == first).then(pl.lit(on_cut)).otherwise(pl.col("AESTDAT")).alias("AESTDAT"))
     ae.write_csv(extract / "ae.csv")
     manifest = json.loads((extract / "manifest.json").read_text())  # as a re-delivered extract would say
     entry = next(f for f in manifest["files"] if f["name"] == "ae.csv")

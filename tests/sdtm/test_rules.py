@@ -227,11 +227,34 @@ def test_study_day_rule_reads_dm():
     assert out["T"].to_list() == [-1, 1, None, None]
 
 
-def test_epoch_from_subject_elements_boundaries_and_partial_dates():
-    df = pl.DataFrame({"USUBJID": ["S1"] * 6 + ["S2"],
-                       "D": ["2026-02-15", "2026-03-02", "2026-06-01", "2026-08-01", "2026-10-01", "2026-05", "2026-03-02"]})
-    out = frame_rule("epoch", df, {"SE": SE}, date="D")
-    assert out["T"].to_list() == ["SCREENING", "TREATMENT", "FOLLOW-UP", "FOLLOW-UP", None, None, None]
+EPOCH_CASES = [
+    # (subject, date, EPOCH): SE of S1 is SCREENING 02-01..03-02T10:00, TREATMENT ..06-01, FOLLOW-UP ..09-01
+    ("S1", "2026-02-15", "SCREENING"),
+    ("S1", "2026-03-02", "TREATMENT"),     # the day one element ends and the next starts: the later one
+    ("S1", "2026-06-01", "FOLLOW-UP"),
+    ("S1", "2026-08-01", "FOLLOW-UP"),
+    ("S1", "2026-10-01", None),            # after the last element
+    ("S1", "2026-01-20", None),            # before the first element
+    ("S1", "2026-05", "TREATMENT"),        # partial: the whole month lies in one element
+    ("S1", "2026-07", "FOLLOW-UP"),
+    ("S1", "2026-03", None),               # partial: March 1 is SCREENING, March 2 on TREATMENT
+    ("S1", "2026-09", "FOLLOW-UP"),        # partial: no record is after the last element (end of participation)
+    ("S1", "2026", None),                  # partial: the year spans every element
+    ("S1", "2025", None),                  # partial: before the first element
+    ("S1", None, None),
+    ("S2", "2026-03-02", None),            # no elements
+]
+
+
+@pytest.mark.parametrize(("subject", "date", "epoch"), EPOCH_CASES)
+def test_epoch_from_subject_elements_boundaries_and_partial_dates(subject, date, epoch):
+    df = pl.DataFrame({"USUBJID": [subject], "D": [date]}, schema={"USUBJID": pl.String, "D": pl.String})
+    assert frame_rule("epoch", df, {"SE": SE}, date="D")["T"].to_list() == [epoch]
+
+
+def test_epoch_of_many_records_keeps_their_order():
+    df = pl.DataFrame({"USUBJID": [c[0] for c in EPOCH_CASES], "D": [c[1] for c in EPOCH_CASES]})
+    assert frame_rule("epoch", df, {"SE": SE}, date="D")["T"].to_list() == [c[2] for c in EPOCH_CASES]
 
 
 def test_epoch_keeps_a_hardcoded_value():

@@ -170,8 +170,9 @@ def kaplan_meier_median(time: np.ndarray, event: np.ndarray) -> float:
 
 
 def overall_survival(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Per randomized subject: arm, CPS stratum, OS time in days and event (from the extract)."""
-    rand = frames["RAND"].select("SUBJID", "TRTGRP", "STRCPS", to_date("RANDDAT").alias("rand"))
+    """Per randomized subject: arm, strata, OS time in days and event (from the extract)."""
+    strata = [c for c in frames["RAND"].columns if c.startswith("STR")]
+    rand = frames["RAND"].select("SUBJID", "TRTGRP", *strata, to_date("RANDDAT").alias("rand"))
     dd = frames["DD"].select("SUBJID", earliest("DTHDAT").alias("death"))
     alive = pl.concat([
         frames["SV"].select("SUBJID", to_date("VISDAT").alias("d")),
@@ -217,3 +218,43 @@ def ae_per_drug(ae: pl.DataFrame, spec: Spec) -> pl.DataFrame:
             "SUBJID", "AESPID", "AEDECOD", "AETOXGR", "AESTDAT", pl.lit(drug).alias("EXTRT"),
             pl.col(rel).alias("REL"), pl.col(acn).alias("ACN")))
     return pl.concat(parts)
+
+
+# ------------------------------------------------------------------------------------- efficacy by subgroup
+def cps_per_subject(frames: dict[str, pl.DataFrame], testcd: str = "PDL1CPS") -> pl.DataFrame:
+    """SUBJID and the numeric score (null when not evaluable) of a BM score test."""
+    bm = frames["BM"].filter(pl.col("BMTESTCD") == testcd)
+    return bm.select("SUBJID", pl.col("BMORRES").cast(pl.Int64, strict=False).alias("score"))
+
+
+def progression_free_survival(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Per randomized subject: arm, PFS time in days (first PD by the RS form, or death) and event;
+    censored at the last assessment (or randomization)."""
+    rand = frames["RAND"].select("SUBJID", "TRTGRP", to_date("RANDDAT").alias("rand"))
+    rs = frames["RS"].select("SUBJID", "OVRLRESP", to_date("RSDAT").alias("d"))
+    pd_ = rs.filter(pl.col("OVRLRESP") == "PD").group_by("SUBJID").agg(pl.min("d").alias("pd"))
+    last = rs.group_by("SUBJID").agg(pl.max("d").alias("last"))
+    dd = frames["DD"].select("SUBJID", earliest("DTHDAT").alias("death"))
+    out = rand.join(pd_, on="SUBJID", how="left").join(last, on="SUBJID", how="left").join(dd, on="SUBJID", how="left")
+    ev = pl.min_horizontal("pd", "death")
+    return out.with_columns(ev.is_not_null().alias("event"),
+                            (pl.coalesce(ev, "last", "rand") - pl.col("rand")).dt.total_days().alias("days"))
+
+
+def confirmed_responders(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """SUBJID of subjects with a CR/PR confirmed by a CR/PR at the next assessment >= 28 days later."""
+    rs = frames["RS"].select("SUBJID", "OVRLRESP", to_date("RSDAT").alias("d")).sort("SUBJID", "d")
+    r = rs.with_columns(pl.col("OVRLRESP").is_in(["CR", "PR"]).alias("r"))
+    conf = r.with_columns((pl.col("r") & pl.col("r").shift(-1).over("SUBJID")
+                           & ((pl.col("d").shift(-1).over("SUBJID") - pl.col("d")).dt.total_days() >= 28)).alias("c"))
+    return conf.group_by("SUBJID").agg(pl.col("c").any()).filter(pl.col("c")).select("SUBJID")
+
+
+def related_grade34_rate(frames: dict[str, pl.DataFrame], spec: Spec) -> dict[str, float]:
+    """Share of treated subjects (a dose given) per arm with a grade 3-4 AE related to a study drug."""
+    rel = [r for r, _ in per_drug_fields(spec).values()]
+    ae = frames["AE"].filter(pl.col("AETOXGR").is_in(["3", "4"]) & pl.any_horizontal([pl.col(c) == "2" for c in rel]))
+    treated = frames["EX"].filter(pl.col("EXYN") == "Y").select("SUBJID").unique()
+    t = treated.join(frames["RAND"].select("SUBJID", "TRTGRP"), on="SUBJID").with_columns(
+        pl.col("SUBJID").is_in(ae["SUBJID"].implode()).alias("hit"))
+    return dict(t.group_by("TRTGRP").agg(pl.col("hit").mean()).iter_rows())

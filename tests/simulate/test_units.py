@@ -65,7 +65,8 @@ def test_latent_times_are_calibrated():
     n = 200_000
     rng = np.random.default_rng(0)
     control = next(i for i, a in enumerate(cfg.arms) if a.code == cfg.control_arm.code)
-    lt = draw_latent_times(cfg, rng, np.full(n, control), rng.random(n) < cfg.disease.cps_high_share)
+    share = cfg.biomarker("cps").bands[0].share  # CPS >= 20 (subgroup level 0), the rest CPS 1-19
+    lt = draw_latent_times(cfg, rng, np.full(n, control), (rng.random(n) >= share).astype(np.int64))
     month = cfg.survival.month_days
     assert abs(np.median(lt.death) / month - 12.3) < 0.25
     assert abs(np.median(np.minimum(lt.death, lt.progression)) / month - cfg.survival.pfs_median_months) < 0.15
@@ -91,8 +92,8 @@ def test_config_validation_errors(tmp_path):
     with pytest.raises(ConfigError, match="block_size"):
         load_config(_write(tmp_path, raw))
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    raw["arms"][0]["drugs"][0]["unit"] = "mg/m2"
-    with pytest.raises(ConfigError, match=r"arms\.0\.drugs\.0\.unit"):
+    raw["arms"][0]["drugs"][0]["unit"] = "mg/m3"
+    with pytest.raises(ConfigError, match=r"arms\.0\.drugs\.0\.Drug\.unit"):
         load_config(_write(tmp_path, raw))
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
     raw["colour"] = "blue"

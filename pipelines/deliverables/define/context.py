@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 from lxml import etree
 
@@ -33,6 +34,17 @@ class DefineOptions:
     source_system_version: str = field(default_factory=lambda: source_system()[1])
     stylesheet: str | None = STYLESHEET
     """``xml-stylesheet`` href written in the prolog (the stylesheet is copied beside the file)."""
+    page_refs: Mapping[tuple[str, str], Sequence[int]] = field(default_factory=dict)
+    """(dataset, variable) -> pages of the annotated CRF where the variable is annotated: the
+    def:PDFPageRef of a Collected origin whose spec row gives no Pages."""
+    value_page_refs: Mapping[tuple[str, str, str, str], Sequence[int]] = field(default_factory=dict)
+    """(dataset, variable, where variable, where value) -> pages, for value-level items whose
+    where clause is one EQ condition (VSORRES when VSTESTCD = WEIGHT; QVAL when QNAM = IRAE)."""
+
+    def pages(self, key: tuple) -> str | None:
+        """The page references of ``key`` as define.xml writes them (None when not annotated)."""
+        refs = self.value_page_refs.get(key) if len(key) == 4 else self.page_refs.get(key)
+        return " ".join(str(p) for p in refs) if refs else None
 
 
 class DefineContext:

@@ -207,7 +207,8 @@ def item_group(ctx: "DefineContext", ds: Dataset, stds: list[dict]) -> etree._El
             _length_of(ctx, ds.name, var),
             _sig_digits(var.significant_digits, _column(ctx, ds.name, var.name)) if dtype in ("float", "double", "decimal") else None,
             var.sas_format if var.is_numeric else None,
-            var.codelist, var.origin, var.source, var.pages, var.predecessor, var.comment, vl_oid,
+            var.codelist, var.origin, var.source, var.pages or ctx.options.pages((ds.name, var.name)),
+            var.predecessor, var.comment, vl_oid,
         )
         el(ig, odm("ItemRef"), {
             "ItemOID": oids.item(ds.name, var.name), "OrderNumber": var.order,
@@ -279,9 +280,13 @@ def value_list(ctx: "DefineContext", ds: Dataset, var: Variable, rows: list[Valu
         if vl.format and numeric:
             f = vl.format.strip().upper()
             fmt = f if "." in f else f + "."
+        pages = vl.pages
+        if not pages and len(clause.conditions) == 1 and clause.conditions[0][2] == "EQ":
+            _, cvar, _, vals = clause.conditions[0]
+            pages = ctx.options.pages((ds.name, var.name, cvar, vals[0]))
         origin_type = item_def(
             ctx, item_oid, ds.name, name, vl.label, vl.data_type, length, sd, fmt, vl.codelist,
-            vl.origin, vl.source, vl.pages, vl.predecessor, vl.comment, var_for_issues=var.name,
+            vl.origin, vl.source, pages, vl.predecessor, vl.comment, var_for_issues=var.name,
             sas_name=name,
         )
         ref = el(vld, odm("ItemRef"), {
