@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from ..metadata.model import SpecError
+from ..study import study
 from ..metadata.units import UnitTable, format_decimals, load_unit_table, round_half_up
 from .rules import Mapped, RuleContext, rule
 
@@ -25,7 +26,10 @@ from .rules import Mapped, RuleContext, rule
 def _table(ctx: RuleContext, name: str) -> UnitTable:
     path = Path(name)
     if not path.is_absolute():
-        base = Path(getattr(ctx.spec, "path", "") or ".").parent
+        spec_path = getattr(ctx.spec, "path", None)
+        # the folder of the SDTM spec; without a spec (e.g. lineage of the reviewer documents) the
+        # selected study's specs folder (pipelines.study)
+        base = Path(spec_path).parent if spec_path else study().specs_dir
         path = base / name
     try:
         return load_unit_table(path)
