@@ -15,6 +15,8 @@ response         the parameters of sheet ``Response Parameters`` whose Dataset i
                  (:mod:`pipelines.adam.adrs`)
 occurrence       one record per record of an SDTM events domain (``domain=AE``: ADAE;
                  :mod:`pipelines.adam.adae`), with the spec's variables of that domain
+laboratory       one record per result of an SDTM laboratory domain (``domain=LB``: ADLB;
+                 :mod:`pipelines.adam.adlb`), CTCAE grades from ``grading=<file.csv>``
 ================ ===================================================================================
 
 What a dataset reads is computed from its configuration (:func:`plan`): the SDTM datasets and
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -35,6 +38,7 @@ import polars as pl
 from ..keys import SUBJECT
 from ..metadata import Spec
 from ..metadata.model import Dataset, SpecError
+from .adlb import build_adlb, load_grading
 from .adae import derive_var_trtemfl, derive_vars_ae_dates, derive_vars_aesi, occurrence_variables
 from .adrs import build_adrs
 from .adsl import adsl_reads, build_adsl
@@ -200,6 +204,44 @@ def _occurrence(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
     return merge_adsl_vars(frame, adsl, spec_ds).sort([SUBJECT, seq], nulls_last=True, maintain_order=True)
 
 
+# ------------------------------------------------------------------------------ laboratory
+LAB_VARIABLES = ("USUBJID", "LBSEQ", "LBTESTCD", "LBTEST", "LBCAT", "LBSPEC", "LBMETHOD", "LBSTRESC", "LBSTRESN",
+                 "LBSTRESU", "LBSTNRLO", "LBSTNRHI", "LBNRIND", "VISITNUM", "VISIT", "LBDTC")
+
+
+def _lab_cols(b: DatasetBuild, dataset: Dataset) -> tuple[str, list[str]]:
+    d = (b.param_dict.get("domain") or "LB").upper()
+    own = [c.replace("LB", d, 1) if c.startswith("LB") else c for c in LAB_VARIABLES]
+    return d, list(dict.fromkeys([*own, *predecessors(dataset, d)]))
+
+
+def _laboratory_reads(b: DatasetBuild, config: StudyConfig, dataset: Dataset) -> Reads:
+    d, cols = _lab_cols(b, dataset)
+    sdtm: dict = {}
+    _add(sdtm, d, cols)
+    return Reads(sdtm, ("ADSL",))
+
+
+def _laboratory(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
+    p, spec_ds = b.param_dict, ctx.spec.dataset(b.dataset)
+    d, cols = _lab_cols(b, spec_ds)
+    lb = ctx.package.get(d, cols, purpose=b.dataset).select(cols)
+    if d != "LB":  # the builder's variables are named as in LB
+        lb = lb.rename({c: "LB" + c[len(d):] for c in lb.columns if c.startswith(d)})
+    grading = p.get("grading")
+    criteria = ()
+    if grading:
+        path = Path(grading)
+        criteria = load_grading(path if path.is_absolute() else Path(ctx.spec.path).parent / path)
+    window = p.get("trtemfl_window_days") or ctx.config.settings.trtemfl_window_days
+    tx = [t.strip() for t in (p.get("hy_transaminases") or "").split(",") if t.strip()]
+    lb = lb.with_columns(pl.col("LBSEQ").cast(pl.Int64, strict=False), pl.col("VISITNUM").cast(pl.Float64, strict=False))
+    adlb = build_adlb(lb, ctx.frames["ADSL"], criteria, paramcd=p.get("paramcd"), window_days=int(window),
+                      hy_transaminases=tx, hy_bilirubin=p.get("hy_bilirubin"),
+                      hy_k1=float(p.get("hy_transaminase_uln") or 3), hy_k2=float(p.get("hy_bilirubin_uln") or 2))
+    return add_aseq(merge_adsl_vars(adlb, ctx.frames["ADSL"], spec_ds), [SUBJECT, "PARAMN", "ADT", "LBSEQ"])
+
+
 @dataclass(frozen=True)
 class Builder:
     reads: Callable[[DatasetBuild, StudyConfig, Dataset], Reads]
@@ -211,6 +253,7 @@ BUILDERS: dict[str, Builder] = {
     "time_to_event": Builder(_time_to_event_reads, _time_to_event),
     "response": Builder(_response_reads, _response),
     "occurrence": Builder(_occurrence_reads, _occurrence),
+    "laboratory": Builder(_laboratory_reads, _laboratory),
 }
 assert set(BUILDERS) == set(BUILDER_PARAMETERS), "every declared builder has an implementation"
 

@@ -51,6 +51,11 @@ BUILDER_PARAMETERS: dict[str, dict[str, str | None]] = {
     # merged by --SEQ as ``flag_variable`` and also set the AESI variable ``flag_sets``
     "occurrence": {"domain": None, "flag_qnam": None, "flag_variable": None, "flag_sets": None,
                    "start_imputation": None, "end_imputation": None, "trtemfl_window_days": None},
+    # a laboratory BDS dataset (ADLB) of an SDTM findings domain: CTCAE grades from a grading table
+    # (a CSV file next to the spec), Hy's law on the named transaminases and bilirubin
+    "laboratory": {"domain": None, "grading": None, "paramcd": None, "trtemfl_window_days": None,
+                   "hy_transaminases": None, "hy_bilirubin": None, "hy_transaminase_uln": None,
+                   "hy_bilirubin_uln": None},
 }
 
 
