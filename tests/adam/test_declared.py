@@ -115,11 +115,13 @@ def test_each_dataset_reads_exactly_what_its_plan_says():
 
     spec, config = load_spec(SPEC), load_config(SPEC)
     plans = {p.dataset: p for p in plan(spec, config)}
-    assert set(plans) == {"ADSL", "ADTTE", "ADRS", "ADAE"}
+    assert set(plans) == {"ADSL", "ADTTE", "ADRS", "ADAE", "ADLB"}
     assert plans["ADTTE"].adam == ("ADSL", "ADRS") and plans["ADAE"].adam == ("ADSL",)
+    assert plans["ADLB"].adam == ("ADSL",) and "LB" in plans["ADLB"].sdtm and "AE" not in plans["ADLB"].sdtm
     assert "SUPPAE" in plans["ADAE"].sdtm and "RS" not in plans["ADAE"].sdtm
     assert set(plans["ADSL"].sdtm) >= {"DM", "DS", "EX", "SUPPDM", "MI", "MH", "DD", "SV", "SS", "RS", "CM", "AE"}
-    assert not {"TU", "TR", "VS", "LB"} & {d for p in plans.values() for d in p.sdtm}
+    assert not {"TU", "TR", "VS"} & {d for p in plans.values() for d in p.sdtm}
+    assert {n for n, p in plans.items() if "LB" in p.sdtm} == {"ADLB"}
     for name in plans:
         pkg = synthetic_sdtm(40, seed=2, cut=dt.date(2028, 6, 30))
         result = derive_adam(pkg, spec, config, dt.date(2028, 6, 30), [name])
