@@ -95,6 +95,23 @@ CASES: dict[str, tuple[list, list | None]] = {
     "SV02": ([("SV", 0, {"SVSTDTC": "2026-01-01"})], None),
     "SV03": ([("SV", 2, {"SVSTDTC": "2029-08-01"})], None),
     "MI01": ([("MI", 0, {"USUBJID": S2, "MIDTC": "2026-05-02"})], None),
+    "LB01": ([("LB", 1, {"LBSTRESN": -1.0})], None),
+    "LB02": ([("LB", 1, {"LBSTNRLO": 500.0})], None),
+    "LB03": ([("LB", 1, {"LBNRIND": "HIGH"})], None),
+    "LB04": ([("LB", 1, {"LBSTAT": "NOT DONE"})], None),
+    "LB05": ([("LB", 1, {"LBORRES": None})], None),
+    "LB06": ([("LB", 0, {"LBSTRESN": 20.0})], None),
+    "LB07": ([("LB", 1, {"LBSTRESN": 3000.0})], None),
+    "LB08": ([("LB", 2, {"LBTESTCD": "SODIUM", "LBSTRESN": 190.0})], None),
+    "LB09": ([("LB", 2, {"LBSTRESN": 10.0})], None),
+    "LB10": ([("LB", 2, {"LBTESTCD": "CREAT", "LBSTRESU": "umol/L", "LBSTRESN": 5.0})], None),
+    "LB11": ([("LB", 2, {"LBTESTCD": "GLUC", "LBSTRESN": 0.5})], None),
+    "LB12": ([("LB", 1, {"USUBJID": S2, "LBDTC": "2026-05-05"})], None),
+    "LB13": ([("LB", 0, {"LBDTC": "2026-01-01"})], None),
+    "LB14": ([("LB", 1, {"LBDTC": "2029-08-02"})], None),
+    "LB15": ([("LB", 1, {"LBLOBXFL": "Y"})], None),
+    "LB16": ([("LB", 0, {"LBSTRESN": 90.0})], None),
+    "LB17": ([("LB", 2, {"LBORRESU": None})], None),
 }
 
 
