@@ -141,14 +141,15 @@ def study_day_variables(data, spec):
 
 def lobxfl_once(data, spec):
     """--LOBXFL = Y on at most one record per subject and test (USUBJID, --TESTCD, and --CAT,
-    --SCAT, --SPEC where the dataset has them): the last observation before exposure."""
+    --SCAT, --SPEC, --METHOD where the dataset has them: LB PROT by dipstick and by 24-hour
+    collection are two results): the last observation before exposure."""
     out = []
     for name in subject_datasets(data):
         df = data[name]
         flag = f"{name}LOBXFL"
         if flag not in df.columns:
             continue
-        keys = ["USUBJID"] + [c for c in (f"{name}TESTCD", f"{name}CAT", f"{name}SCAT", f"{name}SPEC") if c in df.columns]
+        keys = ["USUBJID"] + [c for c in (f"{name}TESTCD", f"{name}CAT", f"{name}SCAT", f"{name}SPEC", f"{name}METHOD") if c in df.columns]
         f = df.with_row_index("_rec", offset=1).filter(pl.col(flag) == "Y")
         out.append(_report(f, pl.struct(keys).is_duplicated(), "LOBXFL-ONCE", name, flag, keys[1],
                            f"more than one {flag} = Y per {', '.join(keys)}"))
