@@ -543,10 +543,13 @@ def derive_parent_seq(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> p
     return df.with_columns(found.alias(target))
 
 
-@rule("unscheduled_visitnum", "frame", required=["date"], optional=["step"])
+@rule("unscheduled_visitnum", "frame", required=["date"], optional=["step", "visit"])
 def derive_unscheduled_visitnum(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
     """VISITNUM of unscheduled visits (left null by ``visitnum``): the subject's previous
-    planned VISITNUM by date + ``step`` (default 0.01) per unscheduled visit after it."""
+    planned VISITNUM by date + ``step`` (default 0.01) per unscheduled visit after it. Each
+    record is a visit, unless ``visit`` names the column identifying the visit of a record (e.g.
+    the sample date of a findings domain with one record per test: the records of one sample
+    share their VISITNUM, as in SV)."""
     step = float(p.get("step", 0.01))
     base = df.with_row_index("_row").with_columns(compute_dtc_date(pl.col(p["date"])).alias("_d"))
     if base.get_column(target).null_count() == 0:
@@ -557,11 +560,21 @@ def derive_unscheduled_visitnum(df: pl.DataFrame, target: str, ctx: RuleContext,
     )
     ordered = ordered.with_columns(
         pl.when(pl.col(target).is_null())
-        .then(pl.col("_prev").fill_null(0.0) + step * pl.col(target).is_null().cum_sum().over("USUBJID", "_blk").cast(pl.Float64))
+        .then(pl.col("_prev").fill_null(0.0) + step * _unscheduled_rank(target, p.get("visit")))
         .otherwise(pl.col(target))
         .alias(target)
     )
     return ordered.sort("_row").drop("_row", "_d", "_prev", "_blk")
+
+
+def _unscheduled_rank(target: str, visit: str | None) -> pl.Expr:
+    """1, 2, ... per unscheduled record (or per distinct ``visit`` value) within the block after a
+    planned visit, in date order."""
+    unscheduled = pl.col(target).is_null()
+    if not visit:
+        return unscheduled.cum_sum().over("USUBJID", "_blk").cast(pl.Float64)
+    first = unscheduled & pl.struct(unscheduled.alias("_u"), pl.col(visit)).is_first_distinct().over("USUBJID", "_blk")
+    return first.cum_sum().over("USUBJID", "_blk").cast(pl.Float64)
 
 
 # Rules kept in their own modules register themselves in RULES when imported (here, so that every
