@@ -108,7 +108,7 @@ def _period(p: ExposureParameter) -> pl.Expr:
     return span + (pl.col("PLINTD") if p.param_dict.get("period", "interval") == "interval" else 1)
 
 
-def _value(p: ExposureParameter, counts: pl.DataFrame | None) -> pl.Expr:
+def _value(p: ExposureParameter) -> pl.Expr:
     d = p.param_dict
     cum = pl.when(pl.col("NDOSU") <= 1).then(pl.col("CUMDOSE")).otherwise(None)
     cum = pl.when(pl.col("_NODOSE") == 0).then(cum).otherwise(None)
@@ -164,7 +164,7 @@ def build_adex(ex: pl.DataFrame, params: Sequence[ExposureParameter], regimens: 
             unit = pl.concat_str([pl.lit(before), pl.col("DOSU"), pl.lit(after)])
         out.append(frame.select(
             SUBJECT, "PARCAT1", pl.lit(p.paramcd).alias("PARAMCD"), pl.lit(p.param).alias("PARAM"),
-            pl.lit(p.paramn, dtype=pl.Int64).alias("PARAMN"), _value(p, None).alias("AVAL"),
+            pl.lit(p.paramn, dtype=pl.Int64).alias("PARAMN"), _value(p).alias("AVAL"),
             date.dt.to_string("%Y-%m-%d").alias("AVALC"), unit.alias("AVALU"), date.alias("ADT"), "ASTDT", "AENDT",
             pl.lit(p.source).alias("SRCDOM"), pl.lit(_SRCVAR.get(p.kind), dtype=pl.String).alias("SRCVAR"),
         ))

@@ -40,7 +40,7 @@ from ..metadata.model import Dataset, SpecError
 from .adae import derive_var_trtemfl, derive_vars_ae_dates, derive_vars_aesi, occurrence_variables
 from .adex import build_adex, ex_reads
 from .adrs import build_adrs
-from .exposure import planned_regimens, regimens_from_rows
+from .exposure import REGIMEN_SCHEMA, planned_regimens
 from .adsl import adsl_reads, build_adsl
 from .adtte import adtte_findings, build_adtte, derive_nact, nact_reads, parameter_filters
 from .config import BUILDER_PARAMETERS, DatasetBuild, StudyConfig
@@ -227,9 +227,8 @@ def _exposure(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
     flt = b.param_dict.get("exposure_filter") or ctx.config.settings.exposure_filter
     reads = _exposure_reads(b, ctx.config, ctx.spec.dataset(b.dataset)).sdtm
     frames = {ds: ctx.package.get(ds, cols, purpose=b.dataset, filters=filters) for ds, (cols, filters) in reads.items()}
-    declared = regimens_from_rows(list(ctx.config.exposure_regimens)) if ctx.config.exposure_regimens else None
-    regimens = planned_regimens(frames.pop("TS", pl.DataFrame()), declared if declared is not None
-                                else regimens_from_rows([]), ctx.package.warn)
+    declared = pl.DataFrame(list(ctx.config.exposure_regimens), schema=REGIMEN_SCHEMA, orient="row")  # sheet Exposure Regimens
+    regimens = planned_regimens(frames.pop("TS", pl.DataFrame()), declared, ctx.package.warn)
     ex = frames.pop("EX")
     frame = build_adex(ex, params, regimens, frames, flt, ctx.package.warn)
     adsl = ctx.frames["ADSL"]

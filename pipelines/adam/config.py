@@ -157,7 +157,8 @@ class StudyConfig:
     groupings: tuple[Grouping, ...] = ()
     response_parameters: tuple[ResponseParameter, ...] = ()
     exposure_parameters: tuple[ExposureParameter, ...] = ()
-    exposure_regimens: tuple[dict, ...] = ()  # rows of sheet Exposure Regimens (pipelines.adam.exposure)
+    # sheet Exposure Regimens: (EXTRT, planned dose, unit, interval in days) (pipelines.adam.exposure)
+    exposure_regimens: tuple[tuple, ...] = ()
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -300,7 +301,7 @@ def config_from_sheets(sheets, where: str = "(memory)") -> StudyConfig:
             for row in read_rows(sheets, "AESI", where)]
     data_cut = cut_rules_from_rows(read_rows(sheets, "Data Cut", where), where)
     return StudyConfig(settings, tuple(adsl_sources), tuple(alive), sources, tuple(params), tuple(aesi), where, data_cut,
-                       builds, groupings, response, exposure, tuple(regimens.iter_rows(named=True)))
+                       builds, groupings, response, exposure, tuple(regimens.iter_rows()))
 
 
 _CACHE: dict[tuple[str, int, int], StudyConfig] = {}

@@ -236,3 +236,16 @@ def test_a_new_parameter_is_a_spec_edit(tmp_path):
     assert out.filter(pl.col("USUBJID") == f"{STUDY}-0001").get_column("ASEQ").to_list() == list(
         range(1, len(config.exposure_parameters) + 1))
     assert set(out.get_column("TRTA").drop_nulls()) == {"Ivonescimab"}
+
+
+def test_a_declared_regimen_replaces_the_ts_one(tmp_path):
+    """Sheet Exposure Regimens (a copy of the study's workbook): DRUG A planned at 20 mg/kg Q4W."""
+    def edit(sheets):
+        sheets["Exposure Regimens"] = [{"Treatment": "DRUG A", "Dose": "20", "Unit": "mg/kg", "Frequency": "Q4W"}]
+
+    spec, config = edited_spec(tmp_path, edit)
+    assert config.exposure_regimens == (("DRUG A", 20.0, "mg/kg", 28),)
+    out = derive_adam(_study_package(), spec, config, CUT, ["ADEX"]).datasets["ADEX"]
+    rdi = out.filter(pl.col("PARAMCD") == "RDI").sort("USUBJID").get_column("AVAL").to_list()
+    # 0001: 20 mg/kg over 28 + 28 = 56 days = 2 planned doses of 20: 50 %; 0002: 10 over 28 days = 1 of 20: 50 %
+    assert rdi == [pytest.approx(50.0), pytest.approx(50.0)]
