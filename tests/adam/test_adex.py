@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from pipelines.adam import SdtmPackage, derive_adam
+from pipelines.adam.pipeline import validate_adam
 from pipelines.adam.adex import build_adex
 from pipelines.adam.exposure import (exposure_parameters_from_rows, frequency_days, planned_regimens,
                                      regimens_from_rows, regimens_from_ts)
@@ -222,9 +223,15 @@ def test_a_new_parameter_is_a_spec_edit(tmp_path):
         sheets["Exposure Parameters"].append({"Dataset": "ADEX", "PARAMCD": "NDLYAE", "PARAM": "Number of Dose Delays for AE",
                                               "Kind": "count", "Parameters": "source=SUPPEX; filter=QNAM = 'DOSDLYRS' "
                                                                             "AND QVAL = 'ADVERSE EVENT'"})
+        for cl, value, decode in (("PARAMCD_EX", "NDLYAE", "Number of Dose Delays for AE"),
+                                  ("PARAM_EX", "Number of Dose Delays for AE", None), ("PARAMN_EX", "13", "NDLYAE")):
+            sheets["Codelists"].append({**next(r for r in sheets["Codelists"] if r["ID"] == cl), "Order": 13,
+                                        "Term": value, "Decoded Value": decode})
 
     spec, config = edited_spec(tmp_path, edit)
-    out = derive_adam(_study_package(), spec, config, CUT, ["ADEX"]).datasets["ADEX"]
+    result = derive_adam(_study_package(), spec, config, CUT, ["ADEX"])
+    assert validate_adam(result, spec)["ADEX"].height == 0  # the spec's schema (codelists included) holds
+    out = result.datasets["ADEX"]
     got = out.filter(pl.col("PARAMCD").is_in(["NDLYAE", "NDELAY", "RDI", "DURD"])).sort("USUBJID", "PARAMN")
     assert got.select("USUBJID", "PARCAT1", "PARAMCD", "AVAL").rows() == [
         (f"{STUDY}-0001", "DRUG A", "DURD", 29.0), (f"{STUDY}-0001", "DRUG A", "RDI", pytest.approx(100 * 20 / (10 * 49 / 21))),

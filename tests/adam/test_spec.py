@@ -45,3 +45,5 @@ def test_every_exposure_parameter_has_its_define_xml_metadata():
         assert v.label == p.param and v.method == f"MT.ADEX.{p.paramcd}" and v.method in spec.methods
         assert v.variable == ("AVALC" if p.kind in ("first_dose", "last_dose") else "AVAL")
     assert len(vlm) == len(config.exposure_parameters)
+    assert spec.codelist("PARAMCD_EX").values == [p.paramcd for p in config.exposure_parameters]
+    assert spec.codelist("PARAM_EX").values == [p.param for p in config.exposure_parameters]
