@@ -13,7 +13,8 @@ with at least one administration: an EX record passing the exposure filter (Sett
 * dose period = AENDT - ASTDT + planned interval (``period=interval``) or + 1 (``period=days``);
 * dose intensity = cumulative dose / dose period x ``per`` (days; ``cycle``: the planned interval);
 * relative dose intensity (%) = 100 x cumulative dose / (planned dose x dose period / planned
-  interval): the doses given against the doses the schedule plans over the same time. Empty when
+  interval): the doses given against the doses the schedule plans over the same time (a loading
+  dose of sheet Exposure Regimens replaces the first planned dose). Empty when
   the drug has no planned regimen or its planned unit is not the unit of EXDOSU (warned);
 * ``count`` parameters: records of another dataset matching a SQL filter, by drug (--TRT, or the
   parent's EXTRT through IDVARVAL = EXSEQ for a SUPP-- dataset): doses not given (EC ``ECOCCUR =
@@ -126,7 +127,10 @@ def _value(p: ExposureParameter) -> pl.Expr:
         return cum / _period(p) * per
     if p.kind == "relative_dose_intensity":
         unit_ok = pl.col("DOSU").str.to_lowercase() == pl.col("PLDOSU").str.to_lowercase()
-        return pl.when(unit_ok).then(100 * cum / (pl.col("PLDOSE") * _period(p) / pl.col("PLINTD"))).otherwise(None)
+        planned = pl.col("PLDOSE") * _period(p) / pl.col("PLINTD")  # doses the schedule plans over the period
+        loading = pl.col("PLDOSE1") - pl.col("PLDOSE")  # a first dose that differs (loading dose)
+        planned = planned + pl.when(pl.col("PLDOSE1").is_not_null()).then(loading).otherwise(0.0)
+        return pl.when(unit_ok).then(100 * cum / planned).otherwise(None)
     if p.kind == "count":
         return pl.col("N").fill_null(0).cast(pl.Float64)
     return pl.lit(None, dtype=pl.Float64)  # first_dose / last_dose: dates (ADT)
@@ -144,7 +148,8 @@ def build_adex(ex: pl.DataFrame, params: Sequence[ExposureParameter], regimens: 
         if b not in ex.columns:
             raise ValueError(f"exposure parameter cycles: EX has no variable {b} (parameter by={b})")
     summary = summarise_exposure(ex, exposure_filter, by)
-    reg = regimens.select(pl.col("EXTRT").str.to_uppercase().alias("_DRUG"), "PLDOSE", "PLDOSU", "PLINTD").unique("_DRUG")
+    reg = regimens.select(pl.col("EXTRT").str.to_uppercase().alias("_DRUG"), "PLDOSE", "PLDOSU", "PLINTD", "PLDOSE1")
+    reg = reg.unique("_DRUG", keep="last", maintain_order=True)
     summary = summary.join(reg, on="_DRUG", how="left")
     if warn and summary.height:
         _warn_regimens(summary, params, warn)

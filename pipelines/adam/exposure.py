@@ -30,8 +30,8 @@ time the doses given cover) or ``days`` (last - first + 1).
 The planned regimen of a drug (dose, unit, interval in days) is the study's metadata: TS records
 grouped by TSGRPID, the drug named by TSPARMCD ``TRT`` or ``COMPTRT``, with ``DOSE``, ``DOSU`` and
 ``DOSFRQ`` (``Q3W``, ``QW``, ``Q2W``, ``Q6W``, ``QD``, ``Q<n>D``, ``EVERY <n> WEEKS``); a row of sheet
-``Exposure Regimens`` (Treatment, Dose, Unit, Frequency) replaces the TS regimen of its drug
-(e.g. a regimen TS cannot say).
+``Exposure Regimens`` (Treatment, Dose, Unit, Frequency, First Dose) replaces the TS regimen of its
+drug (e.g. a loading dose, which TS cannot say).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def exposure_parameters_from_rows(rows: Sequence[Any], datasets: Sequence[str], 
 
 
 # ------------------------------------------------------------------------------ planned regimen
-REGIMEN_SCHEMA = {"EXTRT": pl.String, "PLDOSE": pl.Float64, "PLDOSU": pl.String, "PLINTD": pl.Int64}
+REGIMEN_SCHEMA = {"EXTRT": pl.String, "PLDOSE": pl.Float64, "PLDOSU": pl.String, "PLINTD": pl.Int64, "PLDOSE1": pl.Float64}
 _FREQ = re.compile(r"^(?:Q(\d*)([DWM])|EVERY\s+(\d+)\s+(DAY|WEEK|MONTH)S?)$")
 _UNIT_DAYS = {"D": 1, "W": 7, "M": 28, "DAY": 1, "WEEK": 7, "MONTH": 28}
 
@@ -158,12 +158,14 @@ def regimens_from_ts(ts: pl.DataFrame, warn=None) -> pl.DataFrame:
         if warn and (dose is None or interval is None):
             warn(f"TS TSGRPID {grp} ({drug}): DOSE {g.get('DOSE')!r} / DOSFRQ {g.get('DOSFRQ')!r} is not a planned dose "
                  "and fixed interval: its relative dose intensity is empty")
-        out.append({"EXTRT": drug.strip().upper(), "PLDOSE": dose, "PLDOSU": g.get("DOSU"), "PLINTD": interval})
+        out.append({"EXTRT": drug.strip().upper(), "PLDOSE": dose, "PLDOSU": g.get("DOSU"), "PLINTD": interval,
+                    "PLDOSE1": None})
     return pl.DataFrame(out, schema=REGIMEN_SCHEMA)
 
 
 def regimens_from_rows(rows: Sequence[Any], where: str = "(memory)") -> pl.DataFrame:
-    """Sheet ``Exposure Regimens``: Treatment, Dose, Unit, Frequency (a FREQ term or a number of days)."""
+    """Sheet ``Exposure Regimens``: Treatment, Dose, Unit, Frequency (a FREQ term or a number of days),
+    First Dose (a loading dose, when the first administration differs: cetuximab 400 then 250 mg/m2)."""
     out = []
     for row in as_rows(rows, "Exposure Regimens", where):
         freq = row.text("Frequency", True)
@@ -173,8 +175,11 @@ def regimens_from_rows(rows: Sequence[Any], where: str = "(memory)") -> pl.DataF
         dose = _number(row.text("Dose", True))
         if dose is None:
             raise row._err("Dose", f"{row.text('Dose')!r} is not a number")
+        first = _number(row.text("First Dose"))
+        if row.text("First Dose") and first is None:
+            raise row._err("First Dose", f"{row.text('First Dose')!r} is not a number")
         out.append({"EXTRT": row.text("Treatment", True).upper(), "PLDOSE": dose, "PLDOSU": row.text("Unit", True),
-                    "PLINTD": interval})
+                    "PLINTD": interval, "PLDOSE1": first})
     return pl.DataFrame(out, schema=REGIMEN_SCHEMA)
 
 

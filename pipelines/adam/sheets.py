@@ -32,7 +32,7 @@ SHEETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Data Cut": (("Dataset", "Date", "Action", "Clear", "Comment"), ("Dataset", "Date")),
     "Exposure Parameters": (("Dataset", "PARAMCD", "PARAM", "PARAMN", "Kind", "Parameters", "Unit", "Comment"),
                             ("PARAMCD", "PARAM", "Kind")),
-    "Exposure Regimens": (("Treatment", "Dose", "Unit", "Frequency", "Comment"), ("Treatment", "Dose", "Unit", "Frequency")),
+    "Exposure Regimens": (("Treatment", "Dose", "Unit", "Frequency", "First Dose", "Comment"), ("Treatment", "Dose", "Unit", "Frequency")),
 }
 
 

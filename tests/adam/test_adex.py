@@ -142,6 +142,20 @@ def test_dose_intensity_per_cycle():
     assert got.select("AVAL", "AVALU").rows() == [(pytest.approx(40 / 112 * 21), "mg/kg/cycle")]  # 7.5
 
 
+@pytest.mark.parametrize("days,doses,expected", [
+    # 400 mg/m2 then 250 weekly: days 1, 8, 15, 22 = 1150 over 21 + 7 = 28 days = 400 + 3 x 250 planned: 100 %
+    ((1, 8, 15, 22), (400.0, 250.0, 250.0, 250.0), 100.0),
+    # the day-15 dose not given: 900 of the same 1150 planned
+    ((1, 8, 22), (400.0, 250.0, 250.0), 100 * 900 / 1150),
+])
+def test_rdi_with_a_loading_dose(days, doses, expected):
+    ex = _ex([("S9", k, "CETUX", x, "mg/m2", (dt.date(2026, 1, 1) + dt.timedelta(days=d - 1)).isoformat(), None)
+              for k, (d, x) in enumerate(zip(days, doses), 1)])
+    regimen = regimens_from_rows([{"Treatment": "CETUX", "Dose": "250", "Unit": "mg/m2", "Frequency": "QW", "First Dose": "400"}])
+    rdi = [p for p in PARAMS if p.paramcd == "RDI"]
+    assert build_adex(ex, rdi, regimen).get_column("AVAL").to_list() == [pytest.approx(expected)]
+
+
 def test_no_regimen_or_another_unit_leaves_rdi_empty_with_a_warning():
     warnings = []
     ts = TS.filter(pl.col("TSGRPID") != "B").with_columns(
@@ -174,13 +188,13 @@ def test_frequency_days(text, days):
 
 def test_regimens_from_ts_and_the_declared_override():
     ts = regimens_from_ts(TS)
-    assert ts.sort("EXTRT").rows() == [("DRUG A", 10.0, "mg/kg", 21), ("IPI", 1.0, "mg/kg", 42), ("NIVO", 3.0, "mg/kg", 14),
-                                       ("WEEKLY B", 250.0, "mg/m2", 7)]
+    assert ts.sort("EXTRT").rows() == [("DRUG A", 10.0, "mg/kg", 21, None), ("IPI", 1.0, "mg/kg", 42, None),
+                                       ("NIVO", 3.0, "mg/kg", 14, None), ("WEEKLY B", 250.0, "mg/m2", 7, None)]
     declared = regimens_from_rows([{"Treatment": "Weekly B", "Dose": "200", "Unit": "mg/m2", "Frequency": "Q2W"},
                                    {"Treatment": "CARBO", "Dose": "5", "Unit": "AUC", "Frequency": "21"}])
     both = planned_regimens(TS, declared).sort("EXTRT")
-    assert both.filter(pl.col("EXTRT").is_in(["WEEKLY B", "CARBO"])).rows() == [("CARBO", 5.0, "AUC", 21),
-                                                                                  ("WEEKLY B", 200.0, "mg/m2", 14)]
+    assert both.filter(pl.col("EXTRT").is_in(["WEEKLY B", "CARBO"])).rows() == [("CARBO", 5.0, "AUC", 21, None),
+                                                                                  ("WEEKLY B", 200.0, "mg/m2", 14, None)]
     with pytest.raises(SpecError, match="Frequency.*not a fixed dosing interval"):
         regimens_from_rows([{"Treatment": "X", "Dose": "1", "Unit": "mg", "Frequency": "BID"}])
 
@@ -251,7 +265,7 @@ def test_a_declared_regimen_replaces_the_ts_one(tmp_path):
         sheets["Exposure Regimens"] = [{"Treatment": "DRUG A", "Dose": "20", "Unit": "mg/kg", "Frequency": "Q4W"}]
 
     spec, config = edited_spec(tmp_path, edit)
-    assert config.exposure_regimens == (("DRUG A", 20.0, "mg/kg", 28),)
+    assert config.exposure_regimens == (("DRUG A", 20.0, "mg/kg", 28, None),)
     out = derive_adam(_study_package(), spec, config, CUT, ["ADEX"]).datasets["ADEX"]
     rdi = out.filter(pl.col("PARAMCD") == "RDI").sort("USUBJID").get_column("AVAL").to_list()
     # 0001: 20 mg/kg over 28 + 28 = 56 days = 2 planned doses of 20: 50 %; 0002: 10 over 28 days = 1 of 20: 50 %
