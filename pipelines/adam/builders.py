@@ -15,6 +15,8 @@ response         the parameters of sheet ``Response Parameters`` whose Dataset i
                  (:mod:`pipelines.adam.adrs`)
 occurrence       one record per record of an SDTM events domain (``domain=AE``: ADAE;
                  :mod:`pipelines.adam.adae`), with the spec's variables of that domain
+exposure         one record per subject, study drug and parameter of sheet ``Exposure
+                 Parameters`` (ADEX; :mod:`pipelines.adam.adex`), planned regimens from TS
 ================ ===================================================================================
 
 What a dataset reads is computed from its configuration (:func:`plan`): the SDTM datasets and
@@ -36,7 +38,9 @@ from ..keys import SUBJECT
 from ..metadata import Spec
 from ..metadata.model import Dataset, SpecError
 from .adae import derive_var_trtemfl, derive_vars_ae_dates, derive_vars_aesi, occurrence_variables
+from .adex import build_adex, ex_reads
 from .adrs import build_adrs
+from .exposure import REGIMEN_SCHEMA, planned_regimens
 from .adsl import adsl_reads, build_adsl
 from .adtte import adtte_findings, build_adtte, derive_nact, nact_reads, parameter_filters
 from .config import BUILDER_PARAMETERS, DatasetBuild, StudyConfig
@@ -200,6 +204,41 @@ def _occurrence(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
     return merge_adsl_vars(frame, adsl, spec_ds).sort([SUBJECT, seq], nulls_last=True, maintain_order=True)
 
 
+# ------------------------------------------------------------------------------ exposure
+TS_VARIABLES = ("TSPARMCD", "TSVAL", "TSGRPID")
+
+
+def _exposure_params(b: DatasetBuild, config: StudyConfig):
+    return tuple(p for p in config.exposure_parameters if p.dataset == b.dataset)
+
+
+def _exposure_reads(b: DatasetBuild, config: StudyConfig, dataset: Dataset) -> Reads:
+    flt = b.param_dict.get("exposure_filter") or config.settings.exposure_filter
+    sdtm: dict = {}
+    for ds, (cols, filters) in ex_reads(_exposure_params(b, config), flt).items():
+        _add(sdtm, ds, cols, filters)
+    if any(p.kind == "relative_dose_intensity" for p in _exposure_params(b, config)):
+        _add(sdtm, "TS", TS_VARIABLES)
+    return Reads(sdtm, ("ADSL",))
+
+
+def _exposure(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
+    params = _exposure_params(b, ctx.config)
+    flt = b.param_dict.get("exposure_filter") or ctx.config.settings.exposure_filter
+    reads = _exposure_reads(b, ctx.config, ctx.spec.dataset(b.dataset)).sdtm
+    frames = {ds: ctx.package.get(ds, cols, purpose=b.dataset, filters=filters) for ds, (cols, filters) in reads.items()}
+    declared = pl.DataFrame(list(ctx.config.exposure_regimens), schema=REGIMEN_SCHEMA, orient="row")  # sheet Exposure Regimens
+    regimens = planned_regimens(frames.pop("TS", pl.DataFrame()), declared, ctx.package.warn)
+    ex = frames.pop("EX")
+    frame = build_adex(ex, params, regimens, frames, flt, ctx.package.warn)
+    adsl = ctx.frames["ADSL"]
+    trt = [c for c in ("TRT01P", "TRT01A") if c in adsl.columns]
+    frame = frame.join(adsl.select(SUBJECT, *[pl.col(c).alias(c.replace("01", "")) for c in trt]), on=SUBJECT,
+                       how="left", maintain_order="left")
+    frame = merge_adsl_vars(frame, adsl, ctx.spec.dataset(b.dataset))
+    return add_aseq(frame, [SUBJECT, "PARCAT1", "PARAMN"])
+
+
 @dataclass(frozen=True)
 class Builder:
     reads: Callable[[DatasetBuild, StudyConfig, Dataset], Reads]
@@ -211,6 +250,7 @@ BUILDERS: dict[str, Builder] = {
     "time_to_event": Builder(_time_to_event_reads, _time_to_event),
     "response": Builder(_response_reads, _response),
     "occurrence": Builder(_occurrence_reads, _occurrence),
+    "exposure": Builder(_exposure_reads, _exposure),
 }
 assert set(BUILDERS) == set(BUILDER_PARAMETERS), "every declared builder has an implementation"
 

@@ -115,8 +115,9 @@ def test_each_dataset_reads_exactly_what_its_plan_says():
 
     spec, config = load_spec(SPEC), load_config(SPEC)
     plans = {p.dataset: p for p in plan(spec, config)}
-    assert set(plans) == {"ADSL", "ADTTE", "ADRS", "ADAE"}
+    assert set(plans) == {"ADSL", "ADTTE", "ADRS", "ADAE", "ADEX"}
     assert plans["ADTTE"].adam == ("ADSL", "ADRS") and plans["ADAE"].adam == ("ADSL",)
+    assert set(plans["ADEX"].sdtm) == {"EX", "EC", "SUPPEX", "TS", "DM"} and plans["ADEX"].adam == ("ADSL",)
     assert "SUPPAE" in plans["ADAE"].sdtm and "RS" not in plans["ADAE"].sdtm
     assert set(plans["ADSL"].sdtm) >= {"DM", "DS", "EX", "SUPPDM", "MI", "MH", "DD", "SV", "SS", "RS", "CM", "AE"}
     assert not {"TU", "TR", "VS", "LB"} & {d for p in plans.values() for d in p.sdtm}
