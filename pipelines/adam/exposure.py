@@ -165,7 +165,7 @@ def regimens_from_ts(ts: pl.DataFrame, warn=None) -> pl.DataFrame:
 
 def regimens_from_rows(rows: Sequence[Any], where: str = "(memory)") -> pl.DataFrame:
     """Sheet ``Exposure Regimens``: Treatment, Dose, Unit, Frequency (a FREQ term or a number of days),
-    First Dose (a loading dose, when the first administration differs: cetuximab 400 then 250 mg/m2)."""
+    First Dose (a loading dose, when the first administration differs: 400 then 250 mg/m2 weekly, say)."""
     out = []
     for row in as_rows(rows, "Exposure Regimens", where):
         freq = row.text("Frequency", True)
