@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_make_run.py [--repeat 3]
 
 Each repetition starts from an empty extract folder, output folder and Dagster instance (in a
-temporary folder, through EDC_EXTRACT_DIR, CDISC_OUTPUT_DIR and DAGSTER_HOME), so it includes
-generating the extract, registering the data cut and materializing every asset. The virtual
+temporary folder, through EDC_EXTRACT_DIR, CDISC_OUTPUT_DIR and DAGSTER_HOME; ``GENERATE=1``,
+since generation into a configured extract folder must be asked for), so it includes generating
+the extract, registering the data cut and materializing every asset. The virtual
 environment must exist already (``make venv``). Prints each wall time and the median.
 """
 
@@ -32,7 +33,8 @@ def main() -> int:
         env = dict(os.environ, EDC_EXTRACT_DIR=str(work / "raw"), CDISC_OUTPUT_DIR=str(work / "out"),
                    DAGSTER_HOME=str(work / "dagster"))
         start = time.perf_counter()
-        proc = subprocess.run(["make", "run"], cwd=ROOT, env=env, capture_output=True, text=True)
+        # GENERATE=1: the extract folder is configured (EDC_EXTRACT_DIR), so generating into it must be asked for
+        proc = subprocess.run(["make", "run", "GENERATE=1"], cwd=ROOT, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise SystemExit(f"make run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")

@@ -68,7 +68,8 @@ def main() -> int:
         g_wall, g_rss, _ = timed([PYTHON, "-m", "pipelines.simulate", "--subjects", str(n), "--seed", "1",
                                   "--out", str(work / "raw")], env, work / "simulate.log")
         print(f"generator  {n:>7} subjects: {g_wall:7.1f} s  peak {g_rss:5.2f} GB", flush=True)
-        p_wall, p_rss, text = timed([PYTHON, "-m", "pipelines", "run"], env, work / "pipeline.log")
+        # -v: the step durations are read from Dagster's event lines
+        p_wall, p_rss, text = timed([PYTHON, "-m", "pipelines", "run", "-v"], env, work / "pipeline.log")
         s = steps(text)
         print(f"pipeline   {n:>7} subjects: {p_wall:7.1f} s  peak {p_rss:5.2f} GB  steps "
               + ", ".join(f"{k} {v:.1f}" for k, v in s.items()), flush=True)

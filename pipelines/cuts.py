@@ -42,20 +42,59 @@ class Extract:
     cut_date: str | None
 
 
+def parse_manifest(data: bytes, where: str = MANIFEST) -> tuple[dict | None, list[str]]:
+    """An extract manifest from its bytes, and what is wrong with it (never raises).
+
+    The manifest must be a JSON object; ``files``, when present, a list of objects, each with a
+    ``name``, and ``rows`` / ``bytes`` whole numbers, ``sha256`` 64 hex digits where given. A
+    manifest that is not JSON (cut short, say) is None with the parser's position.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [f"{where}: not UTF-8 text (byte {exc.start}: 0x{data[exc.start]:02X})"]
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [f"{where}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+                      f"(byte {exc.pos} of {len(data)}): the manifest is damaged or was cut short"]
+    if not isinstance(manifest, dict):
+        return None, [f"{where}: must be a JSON object, not {type(manifest).__name__}"]
+    problems = []
+    files = manifest.get("files", [])
+    if not isinstance(files, list):
+        problems.append(f"{where}: 'files' must be a list")
+        files = []
+    for i, entry in enumerate(files, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            problems.append(f"{where}: files[{i}] must be an object with a 'name'")
+            continue
+        for field in ("rows", "bytes"):
+            if entry.get(field) is not None and (isinstance(entry[field], bool) or not isinstance(entry[field], int)):
+                problems.append(f"{where}: files[{i}] ({entry['name']}): '{field}' must be a whole number")
+        sha = entry.get("sha256")
+        if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+            problems.append(f"{where}: files[{i}] ({entry['name']}): 'sha256' must be 64 hexadecimal digits")
+    return manifest, problems
+
+
 def read_manifest(folder: str | Path) -> dict | None:
-    """An extract's ``manifest.json`` (written last by the exporter), or None when absent."""
+    """An extract's ``manifest.json`` (written last by the exporter), or None when absent.
+
+    A manifest that cannot be read as one raises :class:`CutError` naming the file and why.
+    """
     path = Path(folder) / MANIFEST
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CutError(f"{path}: manifest is not valid JSON ({exc})") from exc
+    manifest, problems = parse_manifest(path.read_bytes(), str(path))
+    if manifest is None:
+        raise CutError(problems[0])
+    return manifest
 
 
 def _cut_date(manifest: dict) -> str | None:
     value = manifest.get("cut") or manifest.get("cut_date") or manifest.get("cutoff")
-    return str(value) if value else None
+    return str(value) if value and isinstance(value, (str, int)) else None
 
 
 def discover(root: str | Path, problems: list[str] | None = None) -> list[Extract]:

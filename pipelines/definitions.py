@@ -12,6 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from .defs.adam import adam_assets
+from . import console
 from .defs.analysis import analysis_assets
 from .defs.cuts import edc_landing_sensor, nightly_schedule
 from .defs.deliverables import deliverables_assets
@@ -21,7 +22,14 @@ from .defs.jobs import all_assets_job
 from .defs.raw import raw_assets
 from .defs.release import deliverables_release
 from .defs.resources import ParquetFrameIOManager, StudyPaths
+from .defs.runlog import run_log_on_failure, run_log_on_success
 from .defs.sdtm import sdtm_assets
+
+# The terminal's name of each step (pipelines.console)
+console.STAGE_LABELS.update({
+    "raw_edc_forms": "raw", "sdtm_domains": "sdtm", "adam_datasets": "adam", "analysis_results": "analysis",
+    "submission_package": "define/json", "reviewer_documents": "documents", "deliverables__release": "release",
+})
 
 
 def build_definitions(paths: StudyPaths | None = None, executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
@@ -32,8 +40,10 @@ def build_definitions(paths: StudyPaths | None = None, executor: dg.ExecutorDefi
                           documents_assets, deliverables_release) if a is not None],
         jobs=[all_assets_job],
         schedules=[nightly_schedule],
-        sensors=[edc_landing_sensor],
-        resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir)},
+        sensors=[edc_landing_sensor, run_log_on_success, run_log_on_failure],
+        loggers={"console": console.cdisc_console},
+        resources={"paths": paths, "io_manager": ParquetFrameIOManager(base_dir=paths.store_dir, extract_dir=paths.extract_dir,
+                                                                             output_dir=paths.output_dir)},
         executor=executor or select_executor(),
     )
 

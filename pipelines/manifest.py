@@ -4,6 +4,10 @@
 project version and git commit, the versions of the packages that shape the output, and every
 output file with its SHA-256 and row count. It holds no wall-clock time, so re-running a cut on
 the same inputs with the same code gives the same manifest, byte for byte.
+
+The extract's files are listed as the raw layer read them (name, bytes, SHA-256, rows of the
+bytes it parsed, and the delivery's manifest), not as the landing folder holds them when the
+release is made: a re-delivery landing during a run cannot slip into another delivery's manifest.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ PACKAGES = (
     "statsmodels", "matplotlib", "lxml", "pyyaml", "pydantic", "reportlab",
 )
 LAYERS = ("sdtm", "adam", "analysis")
+REPORTS = ("raw/changes.csv", "raw/changes_records.csv", "raw/changes.md")  # the delivery comparison
 
 
 def count_rows(path: Path) -> int | None:
@@ -51,7 +56,9 @@ def file_entry(path: Path, root: Path) -> dict:
 
 
 def _files(folder: Path, pattern: str = "*") -> list[Path]:
-    return sorted(p for p in folder.rglob(pattern) if p.is_file() and not p.name.startswith("."))
+    """Files under ``folder``; hidden ones (evidence, baselines, temporaries) are not outputs."""
+    return sorted(p for p in folder.rglob(pattern)
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def _extract_files(extract_dir: Path) -> list[Path]:
@@ -88,13 +95,23 @@ def build_run_manifest(
     study: str | None,
     cut: str,
     cut_date: str | None,
-    extract_dir: Path,
-    cut_dir: Path,
+    extract_dir: Path | None = None,
+    cut_dir: Path | None = None,
     specs_dir: Path,
     mappings_dir: Path,
     project_root: Path,
+    extract_entries: list[dict] | None = None,
+    layer_dirs: dict[str, Path] | None = None,
 ) -> dict:
-    extract_files = _extract_files(extract_dir)
+    """``extract_entries`` (the raw layer's record of what it read) or else the files of
+    ``extract_dir``; outputs from ``layer_dirs`` (``{layer: folder}``) or else ``cut_dir/<layer>``."""
+    if extract_entries is None:
+        extract_entries = [file_entry(p, extract_dir) for p in _extract_files(extract_dir)]
+    folders = layer_dirs if layer_dirs is not None else {layer: cut_dir / layer for layer in LAYERS}
+    outputs = [entry for layer in LAYERS if layer in folders for entry in layer_entries(folders[layer], layer)]
+    if "raw" in folders:
+        outputs += [file_entry(folders["raw"] / name.split("/", 1)[1], folders["raw"]) | {"name": name}
+                    for name in REPORTS if (folders["raw"] / name.split("/", 1)[1]).is_file()]
     return {
         "study": study,
         "cut": cut,
@@ -103,18 +120,17 @@ def build_run_manifest(
         "python": platform.python_version(),
         "packages": package_versions(),
         "inputs": {
-            "extract": [file_entry(p, extract_dir) for p in extract_files],
+            "extract": sorted(extract_entries, key=lambda e: e["name"]),
             "specs": [file_entry(p, specs_dir) for p in _files(specs_dir, "*.xlsx")],
             "mappings": [file_entry(p, mappings_dir) for p in _files(mappings_dir, "*.yaml")],
         },
-        "outputs": [entry for layer in LAYERS for entry in layer_entries(cut_dir, layer)],
+        "outputs": outputs,
     }
 
 
-def layer_entries(cut_dir: Path, layer: str) -> list[dict]:
-    """Entries ``<layer>/<file>`` of the current version of a layer folder (names never show
-    the version folder, so they are stable from run to run)."""
-    folder = cut_dir / layer
+def layer_entries(folder: Path, layer: str) -> list[dict]:
+    """Entries ``<layer>/<file>`` of a layer version folder (names never show the version
+    folder, so they are stable from run to run)."""
     if not folder.exists():
         return []
     root = folder.resolve()

@@ -8,7 +8,19 @@ import dagster as dg
 
 from pipelines.definitions import build_definitions
 from pipelines.defs.cuts import register
+from pipelines.defs.gate import cut_lock
 from pipelines.defs.resources import StudyPaths
+from pipelines.outputs import cut_dir
+
+_INSTANCE: list[dg.DagsterInstance] = []
+
+
+def shared_instance() -> dg.DagsterInstance:
+    """One ephemeral instance for the test session: a later partial run finds the checks of the
+    runs before it there (the release gate asks the instance, pipelines.defs.gate)."""
+    if not _INSTANCE:
+        _INSTANCE.append(dg.DagsterInstance.ephemeral())
+    return _INSTANCE[0]
 
 
 def study_paths(extract: Path, out: Path, store: Path | None = None) -> StudyPaths:
@@ -27,11 +39,13 @@ def materialize_cut(
 ):
     """Register the extract's cut and materialize ``selection`` (default: every asset).
 
-    Returns ``(result, cut_key)``; outputs are under ``out/cuts/<cut>/`` and, once the cut is
-    released, ``out/sdtm``, ``out/adam``, ``out/analysis``.
+    Returns ``(result, cut_key)``; each layer's newest version is under ``out/cuts/<cut>/.work/``;
+    once the cut is released (the selection ends with ``deliverables__release``), ``out/cuts/<cut>/``
+    and ``out/sdtm``, ``out/adam``, ``out/analysis`` show it. The cut's writer lock is released at
+    the end, as ``python -m pipelines run`` does.
     """
     defs = build_definitions(study_paths(extract, out, store))
-    instance = instance or dg.DagsterInstance.ephemeral()
+    instance = instance or shared_instance()
     cut = register(instance, str(extract))[-1]
     graph = defs.resolve_asset_graph()
     if selection is None:
@@ -41,8 +55,12 @@ def materialize_cut(
             selection = dg.AssetSelection.assets(*selection)
         keys = list(selection.resolve(graph))
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        instance=instance, partition_key=cut, asset_selection=keys, raise_on_error=raise_on_error,
-        run_config=run_config,
-    )
+    try:
+        result = job.execute_in_process(
+            instance=instance, partition_key=cut, asset_selection=keys, raise_on_error=raise_on_error,
+            run_config=run_config,
+        )
+    finally:
+        for run in instance.get_runs(limit=1):
+            cut_lock(instance, cut_dir(out, cut), run.run_id).release()
     return result, cut

@@ -22,10 +22,13 @@ from ..adam import SdtmPackage, derive_adam, load_config, plan, validate_adam, w
 from ..cuts import Extract
 from ..fileio import sha256_file
 from ..metadata import load_spec
+from ..metadata.provenance import derived_trace, with_raw_provenance
+from ..release.evidence import build_record, read_layer_evidence, write_layer_evidence
+from ..sdtm.output import TRACEABILITY_FILE
 from . import settings
 from .checks import check_result, table_schema
 from .partitions import DATA_CUTS
-from .resources import StudyPaths
+from .resources import StudyPaths, common_delivery, loaded_inputs
 
 GROUP = "adam"
 CHECK = "conforms_to_spec"
@@ -102,11 +105,18 @@ def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefiniti
             context.log.warning(w)
         failures = validate_adam(result, spec_now)
         all_passed = all(failures[n].height == 0 for n in selected)
+        if not all_passed:  # each failing record named with the raw file and record it came from
+            failures = _traced(failures, selected, result, paths, context.partition_key)
+        inputs = loaded_inputs(context)
         written = {}
-        with paths.layer(context.partition_key, "adam") as layer:
+        with paths.writer(context, "adam") as layer:
             if all_passed:
                 written = {w.path.stem.upper(): w for w in write_adam(result, spec_now, layer.path, selected)}
                 sha = {name: sha256_file(w.path) for name, w in written.items()}
+                upstream = {a: rec["run_id"] for a, rec in inputs.items()}
+                write_layer_evidence(layer.path, "adam", [
+                    build_record(f"adam__{n.lower()}", context.run.run_id, common_delivery(inputs), upstream) for n in selected],
+                    read_layer_evidence(layer.path)["assets"])
                 layer.commit()
         for name in selected:
             key = dg.AssetKey(f"adam__{name.lower()}")
@@ -126,6 +136,16 @@ def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefiniti
                                {"warnings": dg.MetadataValue.int(len(result.warnings))})
 
     return adam_datasets
+
+
+def _traced(failures: dict, selected: list[str], result, paths: StudyPaths, cut: str) -> dict:
+    try:
+        trace = pl.read_parquet(paths.layer_dir(cut, "sdtm") / TRACEABILITY_FILE)
+    except (FileNotFoundError, OSError):
+        return failures
+    files = {}
+    return {n: (with_raw_provenance(f, derived_trace(result.datasets[n], trace), files) if n in selected and f.height else f)
+            for n, f in failures.items()}
 
 
 adam_assets = build_adam_assets()

@@ -17,9 +17,10 @@ import dagster as dg
 from ..adam import load_config
 from ..analysis.declared import DeclaredAnalysis, load_analyses, run_analysis
 from ..fileio import atomic_write
+from ..release.evidence import build_record, read_layer_evidence, write_layer_evidence
 from . import settings
 from .partitions import DATA_CUTS
-from .resources import StudyPaths
+from .resources import StudyPaths, common_delivery, loaded_inputs
 
 GROUP = "analysis"
 
@@ -57,8 +58,9 @@ def build_analysis_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefi
     def analysis_results(context: dg.AssetExecutionContext, paths: StudyPaths, **frames):
         config = load_config(paths.spec_path("adam"))
         selected = {k.path[-1] for k in context.selected_asset_keys}
+        inputs = loaded_inputs(context)
         results = []
-        with paths.layer(context.partition_key, "analysis") as layer:
+        with paths.writer(context, "analysis") as layer:
             for a in load_analyses(paths.spec_path("adam")):
                 if a.asset_name not in selected:
                     continue
@@ -67,6 +69,10 @@ def build_analysis_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefi
                 for name, content in out.files.items():
                     atomic_write(layer.path / name, content)
                 results.append(out)
+            upstream = {asset: rec["run_id"] for asset, rec in inputs.items()}
+            write_layer_evidence(layer.path, "analysis", [
+                build_record(out.analysis.asset_name, context.run.run_id, common_delivery(inputs), upstream)
+                for out in results], read_layer_evidence(layer.path)["assets"])
             layer.commit()
         for out in results:
             yield dg.MaterializeResult(asset_key=dg.AssetKey(out.analysis.asset_name),

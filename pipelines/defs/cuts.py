@@ -2,27 +2,31 @@
 
 * ``edc_landing_sensor`` looks at ``$EDC_EXTRACT_DIR`` every 30 s; an extract counts once its
   ``manifest.json`` is there. A new cut is registered as a ``data_cut`` partition and its run
-  launched; a re-delivered extract (its manifest changed) is run again.
+  launched; a new delivery of a cut (its manifest changed, or the acknowledgement file beside it:
+  :func:`pipelines.release.evidence.read_delivery`) is run again.
 * ``cdisc_pipeline_nightly`` re-runs the newest registered cut every night.
 * ``python -m pipelines.defs.cuts register`` registers the complete extracts from the command
   line (``make run`` uses it) and prints the newest cut key.
 """
 
 import argparse
-import hashlib
 import json
 import sys
 
 import dagster as dg
 
 from ..cuts import CutError, MANIFEST, discover
+from ..release.evidence import read_delivery
 from .jobs import all_assets_job
 from .partitions import DATA_CUTS
+from .instance_study import InstanceStudyError, bind_study
 from .resources import StudyPaths
+from .settings import STUDY
 
 
 def _manifest_digest(extract) -> str:
-    return hashlib.sha256((extract.path / MANIFEST).read_bytes()).hexdigest()
+    """The delivery's digest: manifest and acknowledgements (a new acknowledgement is a new run)."""
+    return read_delivery(extract.path).digest
 
 
 @dg.sensor(
@@ -33,6 +37,10 @@ def _manifest_digest(extract) -> str:
     description="Registers each complete EDC extract in the landing folder as a data cut and runs it.",
 )
 def edc_landing_sensor(context: dg.SensorEvaluationContext, paths: StudyPaths):
+    try:
+        bind_study(context.instance, STUDY.id)
+    except InstanceStudyError as exc:
+        return dg.SkipReason(str(exc))
     problems: list[str] = []
     extracts = discover(paths.extract_dir, problems)
     for problem in problems:
@@ -81,7 +89,10 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext, paths: StudyPaths):
 
 
 def register(instance: dg.DagsterInstance, extract_dir: str) -> list[str]:
-    """Register every complete extract as a data cut partition; returns keys, oldest first."""
+    """Register every complete extract as a data cut partition; returns keys, oldest first.
+
+    Raises :class:`~pipelines.defs.instance_study.InstanceStudyError` on another study's instance."""
+    bind_study(instance, STUDY.id)
     keys = [e.key for e in discover(extract_dir)]
     missing = [k for k in keys if not instance.has_dynamic_partition(DATA_CUTS.name, k)]
     if missing:
@@ -98,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     extract_dir = args.extract_dir or StudyPaths.from_env().extract_dir
     try:
         keys = register(dg.DagsterInstance.get(), extract_dir)
-    except CutError as exc:
+    except (CutError, InstanceStudyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not keys:

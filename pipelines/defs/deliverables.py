@@ -32,8 +32,9 @@ from ..metadata import load_spec
 from ..metadata.validation import failures_markdown
 from . import settings
 from .checks import check_result
+from ..release.evidence import build_record, read_layer_evidence, write_layer_evidence
 from .partitions import DATA_CUTS
-from .resources import StudyPaths, frame_written_to
+from .resources import StudyPaths, common_delivery, frame_written_to
 
 GROUP = "deliverables"
 LAYERS = {"sdtm": settings.SDTM_SPEC, "adam": settings.ADAM_SPEC}
@@ -137,7 +138,7 @@ def build_deliverables_assets(layers: dict[str, Path] | None = None) -> dg.Asset
                 continue
             spec = load_spec(paths.spec_path(layer))
             try:
-                with paths.layer(context.partition_key, layer) as folder:
+                with paths.writer(context, layer) as folder:
                     stored = StoredFrames(paths, layer, context.partition_key)
                     result = publish_define(spec, folder.path, frames=stored,
                                             page_refs=crf_page_refs(paths.spec_path("edc"), paths.mappings_dir))
@@ -147,6 +148,7 @@ def build_deliverables_assets(layers: dict[str, Path] | None = None) -> dg.Asset
                     if jres is not None:
                         failures.append(jres.failures)
                     if all(f.height == 0 for f in failures):
+                        record_layer_build(folder, layer, context.run.run_id, [define_key(layer)] + ([json_key(layer)] if jres else []))
                         folder.commit()
             except NothingToDescribe as exc:
                 context.log.warning(f"{layer}: {exc}; no {layer.upper()} package written")
@@ -170,6 +172,16 @@ def build_deliverables_assets(layers: dict[str, Path] | None = None) -> dg.Asset
                 yield check_result(context, json_key(layer), CHECK_JSON, jres.failures, "Dataset-JSON validation and round trip")
 
     return submission_package
+
+
+def record_layer_build(folder, layer: str, run_id: str, keys: list[dg.AssetKey]) -> None:
+    """The layer version's evidence, plus this run's builds of ``keys`` (define.xml, Dataset-JSON,
+    reviewer documents), made from the datasets the version holds (their runs are their upstream)."""
+    previous = read_layer_evidence(folder.path)["assets"]
+    datasets = {a: r for a, r in previous.items() if a.startswith(f"{layer}__")}
+    upstream = {a: r["run_id"] for a, r in datasets.items()}
+    write_layer_evidence(folder.path, layer, [build_record(k.to_user_string(), run_id, common_delivery(datasets), upstream)
+                                              for k in keys], previous)
 
 
 deliverables_assets = build_deliverables_assets()

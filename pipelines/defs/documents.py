@@ -7,9 +7,10 @@ Three assets in one step (one op, subsettable), all logic in :mod:`pipelines.doc
 * ``deliverables__adam_adrg``: ``adam/adrg.pdf`` and ``adrg.html``.
 
 The step runs after the define/Dataset-JSON step (``submission_package``), which also writes the
-SDTM and ADaM layer folders: it depends on those assets and then writes its own new version of
-each layer (the files of the current version are kept, :class:`pipelines.outputs.LayerWriter`),
-so the two steps never stage the same layer at once. The release step (``deliverables__release``)
+SDTM and ADaM layer folders: it depends on those assets and then, holding the cut's writer lock,
+writes its own new version of each layer (the files of the current version are kept,
+:class:`pipelines.outputs.LayerWriter`) with the build records of its documents (the release
+checks them), so the two steps never stage the same layer at once. The release step (``deliverables__release``)
 runs after it and requires these files in a complete cut. Blocking check
 ``acrf_fields_explained``: every EDC field is annotated or its omission is explained by the
 mappings; when it fails the SDTM layer keeps its previous documents.
@@ -30,7 +31,7 @@ from ..metadata import load_spec
 from ..metadata.validation import FAILURE_SCHEMA
 from ..sdtm import load_mappings
 from .checks import check_result
-from .deliverables import define_key, json_key
+from .deliverables import define_key, json_key, record_layer_build
 from .partitions import DATA_CUTS
 from .resources import StudyPaths
 from .settings import PROJECT_ROOT
@@ -82,9 +83,10 @@ def reviewer_documents(context: dg.AssetExecutionContext, paths: StudyPaths):
         docs = sdtm_documents(edc, sdtm, mappings, records, sdtm_dir if sdtm_dir.is_dir() else None, cache)
         wanted = ([ACRF] if ACRF_KEY in selected else []) + ([f"{CSDRG}.pdf", f"{CSDRG}.html"] if CSDRG_KEY in selected else [])
         unexplained = _unexplained(docs.lineage)
-        with paths.layer(cut, "sdtm") as folder:
+        with paths.writer(context, "sdtm") as folder:
             write_documents(folder.path, {n: docs.files[n] for n in wanted})
             if unexplained.height == 0 or ACRF_KEY not in selected:
+                record_layer_build(folder, "sdtm", context.run.run_id, [k for k in (ACRF_KEY, CSDRG_KEY) if k in selected])
                 folder.commit()
         shown = folder.link
         if ACRF_KEY in selected:
@@ -107,8 +109,9 @@ def reviewer_documents(context: dg.AssetExecutionContext, paths: StudyPaths):
         adam = load_spec(paths.spec_path("adam"))
         docs = adam_documents(adam, sdtm, load_config(paths.spec_path("adam")), load_analyses(paths.spec_path("adam")),
                               records, adam_dir if adam_dir.is_dir() else None, sdtm_dir if sdtm_dir.is_dir() else None, cache)
-        with paths.layer(cut, "adam") as folder:
+        with paths.writer(context, "adam") as folder:
             write_documents(folder.path, docs.files)
+            record_layer_build(folder, "adam", context.run.run_id, [ADRG_KEY])
             folder.commit()
         yield dg.MaterializeResult(asset_key=ADRG_KEY, metadata={
             "pdf": dg.MetadataValue.path(str(folder.link / f"{ADRG}.pdf")),

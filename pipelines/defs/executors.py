@@ -155,6 +155,7 @@ def execute_cut(
     *,
     defs: dg.Definitions | None = None,
     tags: Mapping[str, str] | None = None,
+    run_config: Mapping | None = None,
 ) -> "ExecutionResult":
     """Materialize ``asset_selection`` (default: every asset) of data cut ``cut`` in ``instance``.
 
@@ -172,7 +173,7 @@ def execute_cut(
     if name == IN_PROCESS and defs is not None:
         job = defs.resolve_implicit_global_asset_job_def()
         return job.execute_in_process(instance=instance, partition_key=cut, asset_selection=asset_selection,
-                                      tags=dict(tags or {}), raise_on_error=False)
+                                      tags=dict(tags or {}), raise_on_error=False, run_config=dict(run_config or {}))
     if defs is not None:
         raise ExecutorChoiceError(f"{ENV}={name} runs the code location's own definitions: do not pass defs")
     if name != IN_PROCESS and instance.is_ephemeral:
@@ -183,6 +184,6 @@ def execute_cut(
     from dagster._core.execution.api import execute_job
 
     run_tags = {**(tags or {}), "dagster/partition": cut}
-    return execute_job(reconstructable_asset_job(), instance=instance, tags=run_tags,
+    return execute_job(reconstructable_asset_job(), instance=instance, tags=run_tags, run_config=dict(run_config or {}),
                        asset_selection=list(asset_selection) if asset_selection is not None else None,
                        raise_on_error=False)

@@ -1,7 +1,15 @@
-"""Resources: the study's folders and the intermediate-frame store."""
+"""Resources: the study's folders and the intermediate-frame store.
+
+Every read and write of a cut's stored frames and layer folders happens under the cut's writer
+lock of the run (:func:`pipelines.defs.gate.hold_cut`), and every stored frame carries its build
+record (:mod:`pipelines.release.evidence`): a step refuses an upstream frame whose run did not
+pass the asset's blocking checks, or that was built from another delivery than the extract now
+holds (:func:`pipelines.defs.gate.refusal`), whichever run stored it.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +17,8 @@ import polars as pl
 
 from ..cuts import Extract, locate
 from ..fileio import atomic_write
-from ..outputs import LayerWriter, cut_dir
+from ..outputs import LayerWriter, cut_dir, work_dir
+from ..release.evidence import PARQUET_KEY, build_record, frame_evidence, read_delivery
 from . import settings
 
 
@@ -43,13 +52,20 @@ class StudyPaths(dg.ConfigurableResource):
     def cut_dir(self, cut: str) -> Path:
         return cut_dir(self.output_dir, cut)
 
-    def layer(self, cut: str, layer: str) -> LayerWriter:
-        """A writer for ``<output>/cuts/<cut>/<layer>``: stage files, then ``commit()``."""
-        return LayerWriter(self.cut_dir(cut), layer)
+    def layer(self, cut: str, layer: str, run_id: str | None = None) -> LayerWriter:
+        """A writer for the working version of a cut's layer: stage files, then ``commit()``."""
+        return LayerWriter(self.cut_dir(cut), layer, run_id)
+
+    def writer(self, context, layer: str) -> LayerWriter:
+        """:meth:`layer` for a step, once the run holds the cut's writer lock."""
+        from .gate import hold_cut
+
+        hold_cut(context.instance, self.cut_dir(context.partition_key), context.run.run_id, context.log)
+        return self.layer(context.partition_key, layer, context.run.run_id)
 
     def layer_dir(self, cut: str, layer: str) -> Path:
-        """The current (committed) folder of a layer of a cut, for reading."""
-        return self.cut_dir(cut) / layer
+        """The working (newest committed) folder of a layer of a cut, for reading."""
+        return work_dir(self.cut_dir(cut), layer)
 
 
 # Key of the stored frame's parquet metadata naming the SHA-256 of the XPT file written from it.
@@ -82,20 +98,50 @@ def stored_frame_path(store_dir: str | Path, key: dg.AssetKey, partition: str | 
     return Path(store_dir) / partition / name if partition else Path(store_dir) / name
 
 
-class ParquetFrameIOManager(dg.ConfigurableIOManager):
-    """Stores each asset's polars frame as ``<base_dir>/<asset key>.parquet`` (atomic rename).
+# What the current step loaded: {(run id, step key): {asset: build record}} (see loaded_inputs).
+_LOADED: dict[tuple[str, str], dict[str, dict]] = {}
+DELIVERY_METADATA = "cdisc/delivery"  # output metadata of the raw step: the delivery it read
 
-    An output whose metadata has ``xpt_sha256`` (the layer steps' datasets) keeps it in the
-    parquet metadata, so that the deliverables step can tell the frame an XPT file was written
-    from (:func:`frame_written_to`).
+
+def loaded_inputs(context) -> dict[str, dict]:
+    """Build records of the frames the current step loaded (``{asset: record}``)."""
+    return dict(_LOADED.get((context.run.run_id, context.get_step_execution_context().step.key), {}))
+
+
+def common_delivery(records: dict[str, dict]) -> str | None:
+    deliveries = {r.get("delivery") for r in records.values()}
+    return deliveries.pop() if len(deliveries) == 1 else None
+
+
+def _meta_value(metadata, key: str):
+    value = (metadata or {}).get(key)
+    return getattr(value, "value", value)
+
+
+class ParquetFrameIOManager(dg.ConfigurableIOManager):
+    """Stores each asset's polars frame as ``<base_dir>/<cut>/<asset key>.parquet`` (atomic rename).
+
+    Each stored frame keeps its build record (run, delivery, upstream runs) in its parquet
+    metadata; with ``extract_dir`` and ``output_dir`` set (the code location sets them), loading
+    a frame takes the cut's writer lock and applies the gate (:func:`pipelines.defs.gate.refusal`).
+    An output whose metadata has ``xpt_sha256`` (the layer steps' datasets) keeps it too, so that
+    the deliverables step can tell the frame an XPT file was written from (:func:`frame_written_to`).
 
     A small replacement for dagster-polars, whose loader does not work with polars 2.
     """
 
     base_dir: str
+    extract_dir: str = ""
+    output_dir: str = ""
 
     def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
         return stored_frame_path(self.base_dir, key, partition)
+
+    def _hold(self, step_context, partition: str | None) -> None:
+        if self.output_dir and partition:
+            from .gate import hold_cut
+
+            hold_cut(step_context.instance, cut_dir(self.output_dir, partition), step_context.run_id, step_context.log)
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
         if obj is None:
@@ -103,16 +149,46 @@ class ParquetFrameIOManager(dg.ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
         partition = context.asset_partition_key if context.has_asset_partitions else None
-        sha = (context.output_metadata or {}).get("xpt_sha256")
-        sha = getattr(sha, "value", sha)
-        write_parquet_atomic(obj, self._path(context.asset_key, partition), {XPT_SHA256: sha} if sha else None)
+        step = context.step_context
+        self._hold(step, partition)
+        loaded = _LOADED.get((step.run_id, step.step.key), {})
+        delivery = _meta_value(context.output_metadata, DELIVERY_METADATA) or common_delivery(loaded)
+        record = build_record(context.asset_key.to_user_string(), step.run_id, delivery,
+                              {a: r["run_id"] for a, r in loaded.items()})
+        metadata = {PARQUET_KEY: json.dumps(record, sort_keys=True)}
+        sha = _meta_value(context.output_metadata, "xpt_sha256")
+        if sha:
+            metadata[XPT_SHA256] = sha
+        write_parquet_atomic(obj, self._path(context.asset_key, partition), metadata)
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         partition = context.asset_partition_key if context.has_asset_partitions else None
+        asset = context.asset_key.to_user_string()
         path = self._path(context.asset_key, partition)
+        step = context.step_context
+        self._hold(step, partition)
         if not path.is_file():
             raise FileNotFoundError(
-                f"{context.asset_key.to_user_string()} has not been materialized yet ({path} is missing); "
+                f"{asset} has not been materialized yet ({path} is missing); "
                 "materialize it first or include it in the selection"
             )
+        evidence = frame_evidence(pl.read_parquet_metadata(path))
+        if self.extract_dir and partition:
+            from .gate import CheckOutcomes, InputRefused, refusal
+
+            key = (step.run_id, step.step.key)
+            if key not in _GATES:
+                _GATES[key] = (read_delivery(locate(self.extract_dir, partition).path), CheckOutcomes(step.instance))
+            delivery, outcomes = _GATES[key]
+            refused = refusal(asset, evidence, delivery, outcomes, partition)
+            if refused:
+                raise InputRefused(refused)
+        if len(_LOADED) > 64:  # a long-lived worker process: keep only recent steps
+            _LOADED.clear()
+            _GATES.clear()
+        _LOADED.setdefault((step.run_id, step.step.key), {})[asset] = evidence or build_record(asset, "?", None)
         return pl.read_parquet(path)
+
+
+# The delivery and check outcomes a step's gate uses, read once per step.
+_GATES: dict[tuple[str, str], tuple] = {}

@@ -37,13 +37,15 @@ from ..metadata import load_spec
 from ..sdtm import build_domains, infer_data_cut, load_mappings
 from ..sdtm.output import sha256_file, write_reconciliation
 from ..sdtm.validation import validate_cross_domain, validate_schema
+from ..metadata.provenance import with_raw_provenance
 from ..metadata.validation import FAILURE_SCHEMA, empty_failures
-from ..raw.reader import find_form_file
+from ..raw.reader import form_files
+from ..release.evidence import build_record, read_layer_evidence, write_layer_evidence
 from ..xpt import write_xpt
 from . import settings
 from .checks import check_result, table_schema
 from .partitions import DATA_CUTS
-from .resources import StudyPaths
+from .resources import StudyPaths, common_delivery, loaded_inputs
 
 GROUP = "sdtm"
 CHECK = "conforms_to_spec"
@@ -96,9 +98,10 @@ def _recon_markdown(recon: pl.DataFrame) -> str:
 
 
 def raw_file_names(extract_dir: Path, raw: dict[str, pl.DataFrame]) -> dict[str, str]:
-    """Raw form -> the name of its file in the extract (forms without a file are left out)."""
-    found = {form: find_form_file(Path(extract_dir), form) for form in raw}
-    return {form: p.name for form, p in found.items() if p is not None}
+    """Raw form -> the name of its file in the extract (forms without a file are left out; a form
+    exported twice was refused by its raw check: the first file is named)."""
+    found = {form: form_files(Path(extract_dir), form) for form in raw}
+    return {form: files[0].name for form, files in found.items() if files}
 
 
 def edit_check_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey, findings: pl.DataFrame) -> dict:
@@ -161,19 +164,24 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
         # The data cut is applied when the extract declares it (manifest); an inferred one (the
         # latest date of the extract) has nothing after it.
         results = build_domains(raw, spec_now, mappings_now, data_cut=cut if extract.cut_date else None)
+        raw_files = raw_file_names(extract.path, raw)
         findings = run_edit_checks(
             load_edit_checks(paths.spec_path("sdtm"), spec_now), {k: v.data for k, v in results.items()},
-            data_cut=cut, traces={k: v.trace for k, v in results.items()},
-            raw_files=raw_file_names(extract.path, raw))
+            data_cut=cut, traces={k: v.trace for k, v in results.items()}, raw_files=raw_files)
         timestamp = cut or dt.date(1960, 1, 1)
+        inputs = loaded_inputs(context)
         events = []
-        with paths.layer(context.partition_key, "sdtm") as layer:
+        with paths.writer(context, "sdtm") as layer:
             for name in selected:
                 r = results[name]
                 key = asset_key(name)
-                spec_failures = [f for f in (r.issues, validate_schema(spec_now, name, r.data)) if f.height]
-                spec_failures = pl.concat([f.cast(FAILURE_SCHEMA) for f in spec_failures]) if spec_failures else empty_failures()
-                cross = validate_cross_domain(name, r.data, {k: v.data for k, v in results.items()})
+                # each failing record named with the raw file and record it came from (traceability)
+                spec_failures = [f for f in (with_raw_provenance(r.issues.cast(FAILURE_SCHEMA), r.trace, raw_files, on="raw_record"),
+                                             with_raw_provenance(validate_schema(spec_now, name, r.data), r.trace, raw_files))
+                                 if f.height]
+                spec_failures = pl.concat(spec_failures, how="diagonal_relaxed") if spec_failures else empty_failures()
+                cross = with_raw_provenance(validate_cross_domain(name, r.data, {k: v.data for k, v in results.items()}),
+                                            r.trace, raw_files)
                 md = {
                     "dagster/row_count": dg.MetadataValue.int(r.data.height),
                     "dagster/column_schema": table_schema(spec_now.dataset(name).variables),
@@ -197,6 +205,11 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                     md["xpt_sha256"] = dg.MetadataValue.text(sha256_file(w.path))
                 write_reconciliation({n: results[n] for n in selected}, layer.path)
                 atomic_write(layer.path / EDIT_CHECKS_FILE, lambda tmp: findings.write_csv(tmp))
+                upstream = {a: rec["run_id"] for a, rec in inputs.items()}
+                write_layer_evidence(layer.path, "sdtm", [
+                    build_record(asset_key(n).to_user_string(), context.run.run_id, common_delivery(inputs),
+                                 {a: run for a, run in upstream.items() if a in {f"raw__{f.lower()}" for f in forms_read(mappings_now, n)}})
+                    for n in selected], read_layer_evidence(layer.path)["assets"])
                 layer.commit()
         for name, key, data, md, spec_failures, cross, edit, passed in events:
             if not all_passed:

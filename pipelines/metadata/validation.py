@@ -21,6 +21,10 @@ from . import datatypes
 from .model import Dataset, Spec, ValueLevel, Variable, WhereClause
 
 MAX_CHAR_BYTES = 200
+# C0 control characters and DEL: a line feed or tab inside a value breaks the files it goes to
+CONTROL_CHARACTERS = r"[\x00-\x1F\x7F]"
+# Magnitudes an XPORT number holds, as both XPORT engines write them (pipelines.xpt.write)
+XPT_MAX, XPT_MIN = 2.0**249, 16.0**-65
 
 FAILURE_SCHEMA = {
     "dataset": pl.String,
@@ -30,6 +34,9 @@ FAILURE_SCHEMA = {
     "rule": pl.String,
     "value": pl.String,
 }
+# Where a failing record came from, when the stage knows (SDTM traceability): the raw form file
+# and its record. Added by with_raw_provenance; the failure table shows them when present.
+PROVENANCE_SCHEMA = {"raw_file": pl.String, "raw_record": pl.Int64}
 
 # ISO 8601 as SDTM uses it, per Define-XML data type (one home: :mod:`.datatypes`).
 ISO_PATTERNS = dict(datatypes.PATTERNS)
@@ -105,8 +112,15 @@ def character_checks(var: Variable) -> list[pa.Check]:
     limit = min(var.length or MAX_CHAR_BYTES, MAX_CHAR_BYTES)
     return [
         column_check("ASCII characters only", lambda c: ~c.str.contains(r"[^\x00-\x7F]")),
+        column_check("no control characters (line feed, carriage return, tab ...)",
+                     lambda c: ~c.str.contains(CONTROL_CHARACTERS)),
         column_check(f"length <= {limit} bytes", lambda c: c.str.len_bytes() <= limit),
     ]
+
+
+def _xpt_number(c: pl.Expr) -> pl.Expr:
+    a = c.abs()
+    return (a < XPT_MAX) & ((a == 0) | (a >= XPT_MIN))
 
 
 def codelist_check(spec: Spec, cid: str, numeric: bool = False) -> pa.Check:
@@ -185,6 +199,7 @@ def cdisc_schema(spec: Spec, dataset: Dataset | str) -> pa.DataFrameSchema:
         if var.is_numeric:
             if var.polars_dtype == pl.Float64:
                 checks.append(column_check("not NaN", lambda c: ~c.is_nan()))
+                checks.append(column_check(f"number an XPT file can hold (magnitude below {XPT_MAX:.3g})", _xpt_number))
             if var.codelist and not spec.is_dictionary(var.codelist):
                 checks.append(codelist_check(spec, var.codelist, numeric=var.temporal_kind is None))
         else:
@@ -349,7 +364,7 @@ def failures_from_pandera(
 
 
 def format_failures(failures: pl.DataFrame, limit: int = 20) -> str:
-    """Human-readable lines, one per failure: ``dataset record N (subject S): VAR = 'v': rule``."""
+    """Human-readable lines, one per failure: ``dataset record N (subject S) [raw file, record]: VAR = 'v': rule``."""
     lines = []
     for f in failures.head(limit).iter_rows(named=True):
         where = f["dataset"]
@@ -357,6 +372,8 @@ def format_failures(failures: pl.DataFrame, limit: int = 20) -> str:
             where += f", record {f['record']}"
         if f["subject"]:
             where += f" (subject {f['subject']})"
+        if f.get("raw_file"):
+            where += f" [raw {f['raw_file']}" + (f", record {f['raw_record']}]" if f.get("raw_record") is not None else "]")
         what = f["variable"] or ("(whole record)" if f["record"] is not None else "(whole file)")
         if f["value"] is not None and f["variable"]:
             what += f" = {f['value']!r}"
@@ -366,13 +383,17 @@ def format_failures(failures: pl.DataFrame, limit: int = 20) -> str:
     return "\n".join(lines)
 
 
+def _md_cell(v) -> str:
+    text = "" if v is None else str(v)
+    return text.replace("|", "\\|").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+
+
 def failures_markdown(failures: pl.DataFrame, limit: int = 200) -> str:
-    """The failure table as Markdown, for Dagster check metadata."""
-    head = "| dataset | record | subject | variable | rule | value |\n|---|---|---|---|---|---|\n"
+    """The failure table as Markdown, for Dagster check metadata (raw file and record when known)."""
+    cols = list(FAILURE_SCHEMA) + [c for c in PROVENANCE_SCHEMA if c in failures.columns]
+    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
     body = "".join(
-        "| {dataset} | {record} | {subject} | {variable} | {rule} | {value} |\n".format(
-            **{k: ("" if v is None else str(v).replace("|", "\\|")) for k, v in f.items()}
-        )
+        "| " + " | ".join(_md_cell(f.get(c)) for c in cols) + " |\n"
         for f in failures.head(limit).iter_rows(named=True)
     )
     more = f"\n{failures.height - limit} more not shown.\n" if failures.height > limit else ""

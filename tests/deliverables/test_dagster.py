@@ -33,8 +33,8 @@ def study(study):
             for name, data in files.items():
                 (w.path / name).write_bytes(data)
             w.commit()
-    cut = out / "cuts" / CUT_KEY
-    return dataclasses.replace(study, sdtm_dir=cut / "sdtm", adam_dir=cut / "adam")
+    work = out / "cuts" / CUT_KEY / ".work"  # the layers' newest versions, where the step reads and writes
+    return dataclasses.replace(study, sdtm_dir=work / "sdtm", adam_dir=work / "adam")
 
 
 def run(study, raise_on_error=True, config=None):
@@ -92,12 +92,12 @@ def test_a_label_changed_in_an_xpt_fails_the_blocking_check_naming_it(study):
 
 def test_a_versioned_layer_is_staged_and_swapped(study):
     cut = study.root / "output" / "cuts" / CUT_KEY
-    before = (cut / "sdtm").resolve()
+    before = study.sdtm_dir.resolve()
     result = run(study)
     assert result.success
-    after = (cut / "sdtm").resolve()
+    after = study.sdtm_dir.resolve()
     assert after != before and after.parent.name == VERSIONS and not before.exists()
-    assert (cut / "sdtm" / "define.xml").is_file() and (cut / "sdtm" / "ae.xpt").is_file() and (cut / "sdtm" / "ae.json").is_file()
+    assert (after / "define.xml").is_file() and (after / "ae.xpt").is_file() and (after / "ae.json").is_file()
     assert not any((cut / ".staging").iterdir())
 
 

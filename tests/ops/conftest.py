@@ -31,6 +31,7 @@ from pipelines.simulate import run as simulate
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 LAYERS = ("sdtm", "adam", "analysis")
+REPORTS = ("changes.csv", "changes_records.csv", "changes.md")  # raw/: the delivery comparison
 
 
 def land(landing: Path, cut: str, *, subjects: int = 40, seed: int = 11, cutoff: str | None = None,
@@ -122,11 +123,34 @@ def layer_hashes(folder: Path) -> dict[str, str]:
 
 
 def published_files(out: Path) -> dict[str, str]:
-    """``{"<layer>/<file>": sha256}`` of what ``$CDISC_OUTPUT_DIR/sdtm``, ``/adam``, ``/analysis`` show."""
-    return {f"{layer}/{name}": digest for layer in LAYERS for name, digest in layer_hashes(out / layer).items()}
+    """``{"<layer>/<file>": sha256}`` of what ``$CDISC_OUTPUT_DIR/sdtm``, ``/adam``, ``/analysis``
+    show, and the delivery comparison report in ``/raw``: the outputs the run manifest lists."""
+    files = {f"{layer}/{name}": digest for layer in LAYERS for name, digest in layer_hashes(out / layer).items()}
+    files.update({f"raw/{name}": sha256(out / "raw" / name) for name in REPORTS if (out / "raw" / name).is_file()})
+    return files
+
+
+def acknowledge_everything(extract: Path, reason: str = "a re-delivery with other data (test)") -> None:
+    """Acknowledge every delivery check of every form: the test re-delivers another dataset."""
+    from pipelines.defs.settings import EDC_SPEC
+    from pipelines.metadata import load_spec
+    from pipelines.release.compare import CHECKS
+
+    for form in load_spec(EDC_SPEC).datasets:
+        for check in CHECKS:
+            acknowledge(extract, form, check, reason)
+
+
+def acknowledge(extract: Path, form: str, check: str, reason: str) -> None:
+    """A data manager's acknowledgement of a change, beside the extract's forms."""
+    path = extract / "delivery_acknowledgements.csv"
+    if not path.exists():
+        path.write_text("form,check,reason,acknowledged_by\n")
+    with open(path, "a") as fh:
+        fh.write(f"{form},{check},{reason},test\n")
 
 
 def links(out: Path, cut: str | None = None) -> dict[str, str]:
     """Where the top-level links (or a cut's layer links) point, as written."""
     base = out if cut is None else out / "cuts" / cut
-    return {layer: os.readlink(base / layer) for layer in LAYERS}
+    return {layer: os.readlink(base / layer) for layer in LAYERS + (("latest",) if cut is None else ("current",))}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -221,7 +222,10 @@ def test_multiprocess_run_equals_in_process_run(small_extract, tmp_path, monkeyp
             proc.wait(timeout=30)
     text = log.read_text(errors="replace")
     assert proc.returncode == 0, text[-4000:]
-    assert "Executing steps using multiprocess executor" in text
+    run_log = Path(re.search(r"full log: (\S+)", text).group(1)).read_text()
+    assert "Executing steps using multiprocess executor" in run_log, "the full log is read back from the instance"
+    for stage in ("raw", "sdtm", "adam", "analysis", "define/json", "documents", "release"):  # step processes share the terminal
+        assert re.search(rf"^{re.escape(stage)} +\d+ [a-z]+ .*\d+ checks passed", text, re.M), stage
 
     # Every step ran in a process of its own, none in the process that launched the run.
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # the embedded dagster.yaml reads it

@@ -1,4 +1,5 @@
-"""A run SIGKILLed in the middle of the SDTM or the ADaM stage leaves the published cut intact.
+"""A run SIGKILLed in the middle of the SDTM or the ADaM stage, or between the SDTM and the ADaM
+commits, leaves the published cut intact: ``cuts/<cut>/`` stays the previous complete release.
 
 Each test runs ``python -m pipelines run`` for real (a subprocess with its own session):
 
@@ -9,12 +10,14 @@ Each test runs ``python -m pipelines run`` for real (a subprocess with its own s
    files (its staging folder ``cuts/C/.staging/<layer>-<pid>-*`` holds a new file or a
    temporary one; polled every millisecond) the whole process group gets SIGKILL. That the
    staging folder is still there afterwards proves the kill landed inside the stage, before
-   its commit;
+   its commit (for the kill between commits: the moment the new SDTM version is in the working
+   set, before ADaM has committed);
 3. the published cut is exactly as before: same links, same files, same SHA-256, the manifest
    unchanged and agreeing with the files, every XPT readable by pyreadstat with the manifest's
-   row count;
-4. a third run completes, removes the dead run's staging folder, leaves no orphan version,
-   and publishes the re-delivered data (all outputs changed, the manifest lists the new input).
+   row count; the killed run is still STARTED in the instance;
+4. a third run marks the killed run failed, completes, removes the dead run's staging folder,
+   leaves no orphan version, and publishes the re-delivered data (all outputs changed, the
+   manifest lists the new input).
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from pathlib import Path
 import pyreadstat
 import pytest
 
+import dagster as dg
+
 from pipelines.fileio import atomic_write
-from pipelines.outputs import LayerWriter, publish, published_cut
+from pipelines.outputs import RELEASE_LAYERS, LayerWriter, make_release, publish, published_cut
 
 from .conftest import (
-    LAYERS, embedded_home, kill_group, land, links, pipeline_env, published_files, run_pipeline, sha256,
-    start_pipeline,
+    LAYERS, acknowledge_everything, embedded_home, embedded_instance, kill_group, land, links, pipeline_env, published_files, run_pipeline,
+    sha256, start_pipeline,
 )
 
 CUT = "2028-06-30"
@@ -41,12 +46,15 @@ pytestmark = pytest.mark.slow
 
 
 def kill_during(stage: str, env: dict, log: Path, cut_dir: Path, timeout: float = 240) -> list[Path]:
-    """Start a run and SIGKILL its process group while ``stage`` writes its files.
+    """Start a run and SIGKILL its process group while ``stage`` writes its files, or, for
+    ``"sdtm-committed"``, as soon as its new SDTM version is in the working set.
 
     The stage's staging folder starts as hard links to the layer's current files; the kill
     comes as soon as one of them has been replaced or a temporary file is being written (the
     stage is writing). Returns the staging folders left behind."""
-    staging, current = cut_dir / ".staging", (cut_dir / stage).resolve()
+    between = stage == "sdtm-committed"
+    stage = "sdtm" if between else stage
+    staging, current = cut_dir / ".staging", (cut_dir / ".work" / stage).resolve()
     published = {p.stat().st_ino for p in current.iterdir()}
     before = set(os.listdir(staging)) if staging.is_dir() else set()
     new = lambda: [p for p in staging.iterdir() if p.name.startswith(f"{stage}-") and p.name not in before]  # noqa: E731
@@ -57,11 +65,14 @@ def kill_during(stage: str, env: dict, log: Path, cut_dir: Path, timeout: float 
         except FileNotFoundError:  # committed (renamed) meanwhile
             return False
 
+    def committed() -> bool:
+        return (cut_dir / ".work" / "sdtm").resolve() != current
+
     proc = start_pipeline(env, log, "--cut", CUT)
     deadline = time.monotonic() + timeout
     try:
         while True:
-            if staging.is_dir() and any(writing(folder) for folder in new()):
+            if (committed() if between else staging.is_dir() and any(writing(folder) for folder in new())):
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
             if proc.poll() is not None:
@@ -87,8 +98,8 @@ def check_xpts_readable(out: Path, manifest: dict) -> None:
         assert json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))["records"] == len(frame), p
 
 
-@pytest.mark.parametrize("stage", ["sdtm", "adam"])
-def test_sigkill_during_a_stage_keeps_the_published_cut(stage, tmp_path):
+@pytest.mark.parametrize("stage", ["sdtm", "sdtm-committed", "adam"])
+def test_sigkill_during_a_stage_keeps_the_published_cut(stage, tmp_path, monkeypatch):
     landing, out, home = tmp_path / "landing", tmp_path / "out", embedded_home(tmp_path / "home")
     env = pipeline_env(landing, out, home)
     land(landing, CUT, subjects=60, seed=7)
@@ -103,8 +114,16 @@ def test_sigkill_during_a_stage_keeps_the_published_cut(stage, tmp_path):
 
     # Re-deliver the cut with other data: a completed stage would change every file it writes.
     land(landing, CUT, subjects=60, seed=8)
+    acknowledge_everything(landing / CUT)  # another dataset: the comparison's limits are accepted
     left = kill_during(stage, env, tmp_path / "run2.log", cut_dir)
-    assert left, f"the kill must land inside the {stage} stage (its staging folder is left behind)"
+    if stage == "sdtm-committed":
+        assert (cut_dir / ".work" / "sdtm").resolve() != (cut_dir / "sdtm").resolve(), \
+            "killed with the new SDTM committed and the release on the previous one"
+    else:
+        assert left, f"the kill must land inside the {stage} stage (its staging folder is left behind)"
+    with embedded_instance(home, monkeypatch) as instance:
+        killed = next(r for r in instance.get_runs() if r.status != dg.DagsterRunStatus.SUCCESS)
+        assert killed.status == dg.DagsterRunStatus.STARTED, "the killed run is left STARTED"
 
     # The previous complete outputs are intact and readable.
     assert links(out) == before_links
@@ -114,12 +133,17 @@ def test_sigkill_during_a_stage_keeps_the_published_cut(stage, tmp_path):
     for layer in LAYERS:
         assert not list((out / layer).glob(".*.tmp")), "no temporary file in a published folder"
 
-    # The next run completes, cleans up after the dead one and publishes the new delivery.
-    run_pipeline(env, tmp_path / "run3.log", "--cut", CUT)
+    # The next run marks the killed run failed, completes, cleans up after the dead one and
+    # publishes the new delivery.
+    text = run_pipeline(env, tmp_path / "run3.log", "--cut", CUT)
+    assert f"marked run {killed.run_id} failed" in text
+    with embedded_instance(home, monkeypatch) as instance:
+        assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
     assert not any(p.exists() for p in left), "the dead run's staging folder is removed"
     assert not [p for p in (cut_dir / ".staging").iterdir()], "no staging folder is left"
-    linked = {(cut_dir / layer).resolve() for layer in LAYERS}
+    linked = {(cut_dir / layer).resolve() for layer in RELEASE_LAYERS}
     assert {p.resolve() for p in (cut_dir / ".versions").iterdir()} == linked, "no orphan version folder"
+    assert [p.name for p in (cut_dir / ".releases").iterdir()] == [(cut_dir / "current").resolve().name]
     after = published_files(out)
     new_manifest = json.loads((cut_dir / "manifest.json").read_text())
     assert after == {e["name"]: e["sha256"] for e in new_manifest["outputs"]}
@@ -132,9 +156,9 @@ def test_sigkill_during_a_stage_keeps_the_published_cut(stage, tmp_path):
 
 
 def test_re_running_the_published_cut_changes_the_top_level_folders_only_at_publication(tmp_path):
-    """The mechanism behind the ADaM case above, without a process: a cut re-run layer by
-    layer keeps ``<out>/sdtm`` and ``<out>/adam`` on the previous complete set until the run
-    publishes, then drops the versions no longer shown."""
+    """The mechanism behind the cases above, without a process: a cut re-run layer by layer
+    keeps ``cuts/<cut>/`` and ``<out>/sdtm``, ``<out>/adam`` on the previous complete release
+    until the run releases and publishes, then drops the versions no longer shown."""
     out = tmp_path / "out"
     base = out / "cuts" / CUT
 
@@ -143,14 +167,21 @@ def test_re_running_the_published_cut_changes_the_top_level_folders_only_at_publ
             atomic_write(w.path / f"{layer}.txt", text.encode())  # never in place: files are hard links
             return w.commit()
 
+    def release():
+        make_release(base, ("sdtm", "adam"), {"manifest.json": b'{"cut_date": "%s"}' % CUT.encode()})
+
     old = {layer: commit(layer, "v1") for layer in ("sdtm", "adam")}
-    assert publish(out, CUT, CUT, layers=("sdtm", "adam")) and published_cut(out) == CUT
+    release()
+    assert publish(out, CUT, CUT) and published_cut(out) == CUT
     new_sdtm = commit("sdtm", "v2")  # the re-run's SDTM stage; it dies before ADaM
     assert (out / "sdtm" / "sdtm.txt").read_text() == "v1", "the published SDTM moved mid-run"
-    assert old["sdtm"].is_dir() and (base / "sdtm" / "sdtm.txt").read_text() == "v2"
+    assert (base / "sdtm" / "sdtm.txt").read_text() == "v1", "the cut's release moved mid-run"
+    assert old["sdtm"].is_dir() and (base / ".work" / "sdtm" / "sdtm.txt").read_text() == "v2"
     new_adam = commit("adam", "v2")  # the next run completes and publishes
     assert (out / "adam" / "adam.txt").read_text() == "v1"
-    assert publish(out, CUT, CUT, layers=("sdtm", "adam"))
+    release()
+    assert (base / "sdtm" / "sdtm.txt").read_text() == "v2" and (out / "sdtm" / "sdtm.txt").read_text() == "v1"
+    assert publish(out, CUT, CUT)
     assert (out / "sdtm" / "sdtm.txt").read_text() == "v2" and (out / "adam" / "adam.txt").read_text() == "v2"
     assert not old["sdtm"].exists() and not old["adam"].exists(), "superseded versions are removed"
     assert sorted((base / ".versions").iterdir()) == sorted([new_sdtm, new_adam])

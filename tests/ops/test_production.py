@@ -149,6 +149,10 @@ def test_production_profile_is_postgres_queued_and_limited(pg_env, tmp_path, mon
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
         assert isinstance(instance.run_launcher, DefaultRunLauncher)
+        from pipelines.defs.launcher import MonitoredRunLauncher
+
+        assert isinstance(instance.run_launcher, MonitoredRunLauncher)
+        assert instance.run_launcher.supports_check_run_worker_health, "run monitoring fails runs whose process died"
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 4
@@ -260,6 +264,15 @@ def test_daemon_sensor_schedule_and_run_queue_on_postgres(pg_env, small_extract,
             assert oldest.status == TickStatus.SUCCESS and oldest.run_ids == [sensor_run.run_id]
             assert second.status == TickStatus.SKIPPED, second
             assert "no new or changed extract" in (second.skip_reason or "")
+
+            # 5. The run-status sensors write each run's full event log beside the cut.
+            def run_logs():
+                paths = [out / "cuts" / cut / "logs" / f"{r.run_id}.log" for r in (sensor_run, schedule_run)]
+                return paths if all(p.is_file() for p in paths) else None
+
+            for path in wait_until("the runs' log files", run_logs, 150, daemon, daemon_log):
+                text = path.read_text()
+                assert "RUN_SUCCESS" in text and text.count(" - DEBUG - ") > 100
         finally:
             stop_group(daemon, grace=20)
 
@@ -277,7 +290,7 @@ def test_daemon_sensor_schedule_and_run_queue_on_postgres(pg_env, small_extract,
                             "AND dagster_event_type = 'ASSET_MATERIALIZATION'", run_id)
         assert n == n_assets
     kinds = sql(pg_env, "SELECT type, status, count(*) FROM job_ticks GROUP BY type, status ORDER BY type, status")
-    assert ("SCHEDULE", "SUCCESS", 1) in kinds and ("SENSOR", "SUCCESS", 1) in kinds
+    assert ("SCHEDULE", "SUCCESS", 1) in kinds and any(t == "SENSOR" and s == "SUCCESS" for t, s, _ in kinds)
     assert any(t == "SENSOR" and s == "SKIPPED" for t, s, _ in kinds)
 
     # And on disk: the cut's outputs, released as the latest complete cut.

@@ -5,8 +5,9 @@ What "logs at INFO never print subject-level values" is taken to mean, and teste
 
 * a successful run prints no subject identifier (SUBJID, USUBJID) and no date of birth (as
   exported, ``03-AUG-1947``, and as ISO 8601, ``1947-08-03``) anywhere: not in the output of
-  ``python -m pipelines run`` at its default level (which includes Dagster's DEBUG event lines),
-  and not in any event of the run stored in the instance, whatever its level, metadata included;
+  ``python -m pipelines run -v`` (every Dagster event line, DEBUG included), not in the run's log
+  file beside the cut, and not in any event of the run stored in the instance, whatever its
+  level, metadata included;
 * a run whose blocking check fails names the failing record's subject by design (the failure
   table says file, record, subject, variable, rule), but only in ERROR records: every log line
   below ERROR, including the DEBUG event line of the failed check (which echoes the check's
@@ -106,7 +107,8 @@ def log_records(text: str) -> list[tuple[str | None, str]]:
         m = LINE.match(line)
         if m:
             records.append((m.group(1), line))
-        elif records and records[-1][0] is not None and not line.startswith(("materializing ", "run ", "failed check:")):
+        elif records and records[-1][0] is not None and not line.startswith(
+                ("materializing ", "data cut ", "run ", "failed check:", "full log:")):
             records[-1] = (records[-1][0], records[-1][1] + "\n" + line)
         else:
             records.append((None, line))
@@ -115,13 +117,13 @@ def log_records(text: str) -> list[tuple[str | None, str]]:
 
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory):
-    """``python -m pipelines run`` on a 40-subject cut: (landing, out, home, console text, run id)."""
+    """``python -m pipelines run -v`` on a 40-subject cut: (landing, out, home, console text, run id)."""
     base = tmp_path_factory.mktemp("good-run")
     landing, out, home = base / "landing", base / "out", embedded_home(base / "home")
     landing.mkdir()
     land(landing, CUT, subjects=40, seed=3)
     log = base / "run.log"
-    proc = start_pipeline(pipeline_env(landing, out, home), log, "--cut", CUT)
+    proc = start_pipeline(pipeline_env(landing, out, home), log, "--cut", CUT, "-v")
     try:
         proc.wait(timeout=300)
     finally:
@@ -145,7 +147,8 @@ def test_the_run_is_recorded_whole_when_the_command_ends(good_run, monkeypatch):
     materialized = {e.dagster_event.asset_key for e in events
                     if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
     assert materialized == set(build_definitions().resolve_asset_graph().get_all_asset_keys())
-    assert f"run {run_id} succeeded" in text.splitlines()[-1]
+    assert f"run {run_id} succeeded" in text.splitlines()[-2]
+    assert f"full log: {out}/cuts/{CUT}/logs/{run_id}.log" in text.splitlines()[-1]
 
 
 def run_events(home: Path, run_id: str, monkeypatch) -> list:
@@ -158,8 +161,10 @@ def test_a_successful_run_logs_no_subject_identifier_or_birth_date(good_run, mon
     landing, out, home, text, run_id = good_run
     values = subject_values(landing / CUT, out / "sdtm" / "dm.xpt")
     assert len(values) > 80 and any("GORTEC" in v for v in values) and any(re.fullmatch(r"\d{4}-\d\d-\d\d", v) for v in values)
-    assert " - DEBUG - " in text, "the default console level includes Dagster's DEBUG event lines"
+    assert " - DEBUG - " in text, "-v prints Dagster's DEBUG event lines"
     assert not found_in(text, values), "subject-level values in the console output of a successful run"
+    run_log = (out / "cuts" / CUT / "logs" / f"{run_id}.log").read_text()
+    assert run_log.count(" - DEBUG - ") > 100 and not found_in(run_log, values), "the run log beside the cut"
     events = run_events(home, run_id, monkeypatch)
     assert len(events) > 100
     for event in events:
@@ -182,7 +187,7 @@ def test_a_failed_check_names_the_subject_at_error_level_only(tmp_path, monkeypa
     values = subject_values(extract)
 
     log = tmp_path / "run.log"
-    proc = start_pipeline(pipeline_env(landing, out, home), log, "--cut", CUT, "--select", "group:raw")
+    proc = start_pipeline(pipeline_env(landing, out, home), log, "--cut", CUT, "--select", "group:raw", "-v")
     try:
         proc.wait(timeout=300)
     finally:

@@ -36,7 +36,8 @@ from pipelines.outputs import published_cut
 from tests.dagster_run import study_paths
 
 from .conftest import (
-    LAYERS, ROOT, embedded_home, embedded_instance, finish_landing, land, links, published_files, sha256,
+    LAYERS, REPORTS, ROOT, acknowledge, embedded_home, embedded_instance, finish_landing, land, links, published_files,
+    sha256,
 )
 from pipelines.study import study as _selected_study
 
@@ -115,8 +116,11 @@ def test_two_cuts_land_through_the_sensor_side_by_side(tmp_path, monkeypatch):
         check_manifest_contents(a_manifest, landing / CUT_A, out / "cuts" / CUT_A)
         assert published_files(out) == {e["name"]: e["sha256"] for e in a_manifest["outputs"]}
 
-        # Cut B is being copied: forms are there, its manifest is not -> nothing happens.
+        # Cut B is being copied: forms are there, its manifest is not -> nothing happens. The
+        # generator draws new lesions again for a later cut-off, so NL loses records since A:
+        # the data manager acknowledges it beside the extract (otherwise the release is refused).
         land(landing, CUT_B, subjects=40, seed=5, with_manifest=False)
+        acknowledge(landing / CUT_B, "NL", "records lost", "new lesions re-drawn by the generator")
         data = sensor.tick()
         assert not data.run_requests and data.skip_message
         assert instance.get_dynamic_partitions(DATA_CUTS.name) == [CUT_A]
@@ -136,13 +140,19 @@ def test_two_cuts_land_through_the_sensor_side_by_side(tmp_path, monkeypatch):
                 assert (out / "cuts" / cut / layer / "define.xml").is_file() or layer == "analysis"
             on_disk = {f"{layer}/{name}": digest for layer in LAYERS
                        for name, digest in _hashes(out / "cuts" / cut / layer).items()}
+            on_disk.update({f"raw/{n}": sha256(out / "cuts" / cut / "raw" / n) for n in REPORTS})
             assert on_disk == {e["name"]: e["sha256"] for e in m["outputs"]}, cut
         assert cut_files(out, CUT_A) == a_state, "landing and running cut B changed cut A's folder"
         assert b_manifest["cut"] == CUT_B
+        changes = (out / "cuts" / CUT_B / "changes.md").read_text()
+        assert changes.startswith(f"# Changes in data cut {CUT_B} since data cut {CUT_A}")
+        assert "NL: records lost" in changes and "acknowledged by test" in changes
+        nl = pl.read_csv(out / "cuts" / CUT_B / "changes.csv").filter(pl.col("form") == "NL").row(0, named=True)
+        assert nl["records_before"] == 25 and nl["deleted"] > 0
         assert {e["name"] for e in b_manifest["outputs"]} == {e["name"] for e in a_manifest["outputs"]}
         assert b_manifest["outputs"] != a_manifest["outputs"], "B has more follow-up: other outputs"
         assert published_cut(out) == CUT_B
-        assert all(target.startswith(f"cuts/{CUT_B}/") for target in links(out).values())
+        assert links(out)["latest"].startswith(f"cuts/{CUT_B}/.releases/")
         b_published = published_files(out)
         assert b_published == {e["name"]: e["sha256"] for e in b_manifest["outputs"]}
 

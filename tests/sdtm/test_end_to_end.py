@@ -154,7 +154,7 @@ def test_dagster_assets_materialize_with_passing_blocking_checks(generated_extra
     sdtm_checks = [c for c in checks if c.asset_key.to_user_string().startswith("sdtm__")]
     assert len(sdtm_checks) == 3 * len(SPEC.datasets)  # conforms_to_spec, cross_domain, edit_checks
     assert all(c.passed for c in sdtm_checks), [c.asset_key.to_user_string() for c in sdtm_checks if not c.passed]
-    layer = out / "cuts" / cut / "sdtm"
+    layer = out / "cuts" / cut / ".work" / "sdtm"  # the newest version (no release in the selection)
     for name in SPEC.datasets:
         assert (layer / f"{name.lower()}.xpt").is_file()
     assert (layer / RECONCILIATION_FILE).is_file()
@@ -183,7 +183,7 @@ def test_a_failing_blocking_check_keeps_the_previous_version_of_the_layer(genera
     out = tmp_path / "out"
     result, cut = materialize_cut(extract, out, dg.AssetSelection.groups("raw", "sdtm"))
     assert result.success
-    layer = out / "cuts" / cut / "sdtm"
+    layer = out / "cuts" / cut / ".work" / "sdtm"  # the newest version (no release in the selection)
     before = {p.name: p.read_bytes() for p in layer.iterdir()}
 
     # the AE starts on the data cut day (kept by the data cut) after a death before the cut
