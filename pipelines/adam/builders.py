@@ -15,6 +15,8 @@ response         the parameters of sheet ``Response Parameters`` whose Dataset i
                  (:mod:`pipelines.adam.adrs`)
 occurrence       one record per record of an SDTM events domain (``domain=AE``: ADAE;
                  :mod:`pipelines.adam.adae`), with the spec's variables of that domain
+medication       one record per record of an SDTM interventions domain (``domain=CM``: ADCM;
+                 :mod:`pipelines.adam.adcm`): dates, PREFL/ONTRTFL/FUPFL, SUPP-- qualifiers
 ================ ===================================================================================
 
 What a dataset reads is computed from its configuration (:func:`plan`): the SDTM datasets and
@@ -35,6 +37,7 @@ import polars as pl
 from ..keys import SUBJECT
 from ..metadata import Spec
 from ..metadata.model import Dataset, SpecError
+from .adcm import build_medication, medication_reads
 from .adae import derive_var_trtemfl, derive_vars_ae_dates, derive_vars_aesi, occurrence_variables
 from .adrs import build_adrs
 from .adsl import adsl_reads, build_adsl
@@ -211,6 +214,7 @@ BUILDERS: dict[str, Builder] = {
     "time_to_event": Builder(_time_to_event_reads, _time_to_event),
     "response": Builder(_response_reads, _response),
     "occurrence": Builder(_occurrence_reads, _occurrence),
+    "medication": Builder(medication_reads, build_medication),
 }
 assert set(BUILDERS) == set(BUILDER_PARAMETERS), "every declared builder has an implementation"
 

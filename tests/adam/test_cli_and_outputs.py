@@ -42,10 +42,10 @@ def study(tmp_path_factory):
     return base, sdtm, out, code
 
 
-def test_cli_writes_the_four_datasets(study):
+def test_cli_writes_the_five_datasets(study):
     _, sdtm, out, code = study
     assert code == 0
-    assert sorted(p.name for p in out.glob("*.xpt")) == ["adae.xpt", "adrs.xpt", "adsl.xpt", "adtte.xpt"]
+    assert sorted(p.name for p in out.glob("*.xpt")) == ["adae.xpt", "adcm.xpt", "adrs.xpt", "adsl.xpt", "adtte.xpt"]
     adtte = read_xpt(out / "adtte.xpt")
     assert adtte.label == "Time-to-Event Analysis Dataset"
     assert adtte.formats["ADT"] == "DATE9"

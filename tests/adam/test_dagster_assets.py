@@ -15,9 +15,9 @@ def test_adam_and_analysis_assets_materialize(small_extract, tmp_path):
     result, cut = materialize_cut(small_extract, out, dg.AssetSelection.groups("raw", "sdtm", "adam", "analysis"))
     assert result.success
     checks = [c for c in result.get_asset_check_evaluations() if c.asset_key.to_user_string().startswith("adam__")]
-    assert len(checks) == 4 and all(c.passed for c in checks)
+    assert len(checks) == 5 and all(c.passed for c in checks)  # ADSL ADTTE ADRS ADAE ADCM
     adam = out / "cuts" / cut / ".work" / "adam"  # the newest version (no release in the selection)
-    for name in ("adsl", "adtte", "adrs", "adae"):
+    for name in ("adsl", "adtte", "adrs", "adae", "adcm"):
         assert (adam / f"{name}.xpt").is_file()
     assert read_xpt(adam / "adsl.xpt").data.get_column("DCUTDT").unique().to_list() == [dt.date.fromisoformat(cut)]
     analysis = out / "cuts" / cut / ".work" / "analysis"
