@@ -107,7 +107,7 @@ def _load_whodrug(did: str, version: str | None, files: Mapping[str, Path], rel:
     if row:
         raise DictionaryError(f"{files['classes']}: line {row['_line']}: {row['atc_code']!r} is not an ATC code of "
                               "level 1-4 with a text")
-    dup = _first(classes, pl.col("atc_code").is_duplicated())
+    dup = _first(classes, ~pl.col("atc_code").is_first_distinct())
     if dup:
         raise DictionaryError(f"{files['classes']}: line {dup['_line']}: ATC code {dup['atc_code']} is listed twice")
     drugs = drugs.with_columns(pl.col("drug_name").str.to_uppercase())
@@ -115,7 +115,13 @@ def _load_whodrug(did: str, version: str | None, files: Mapping[str, Path], rel:
     if row:
         raise DictionaryError(f"{files['drugs']}: line {row['_line']}: drug {row['drug_name']!r} needs a drug name and "
                               f"an ATC code of level 4 (5 characters such as H02AB), got {row['atc_code']!r}")
-    dup = _first(drugs, pl.col("drug_name").is_duplicated())
+    dup = _first(drugs, ~pl.col("drug_name").is_first_distinct())
+    known_classes = classes.get_column("atc_code").implode()
+    for lv, n in ATC_LEVEL_LENGTHS.items():  # every drug's class has a text at every level
+        row = _first(drugs, ~pl.col("atc_code").str.slice(0, n).is_in(known_classes))
+        if row:
+            raise DictionaryError(f"{files['drugs']}: line {row['_line']}: drug {row['drug_name']}: ATC class "
+                                  f"{row['atc_code'][:n]} (level {lv}) has no text in {files['classes']}")
     if dup:
         raise DictionaryError(f"{files['drugs']}: line {dup['_line']}: drug {dup['drug_name']} is listed twice")
 
@@ -132,7 +138,7 @@ def _load_whodrug(did: str, version: str | None, files: Mapping[str, Path], rel:
     row = _first(verbatims, pl.col("atc_code").is_not_null() & ~pl.col("atc_code").str.contains(_ATC4.pattern))
     if row:
         raise DictionaryError(f"{files['verbatims']}: line {row['_line']}: ATC code {row['atc_code']!r} is not of level 4")
-    dup = _first(verbatims, pl.struct("VERBATIM", "drug_name").is_duplicated())
+    dup = _first(verbatims, ~pl.struct("VERBATIM", "drug_name").is_first_distinct())
     if dup:
         raise DictionaryError(f"{files['verbatims']}: line {dup['_line']}: verbatim {dup['verbatim']!r} codes to "
                               f"{dup['drug_name']} twice")
