@@ -18,8 +18,8 @@ Format ``whodrug`` (a WHODrug-style drug dictionary, B3/C3 conventions):
                characters) with their texts
 ``verbatims``  ``verbatim,drug_name[,atc_code]``: the coding decisions (synonym list): a
                reported name, trade name or misspelling -> the drug record; a verbatim naming a
-               free combination of separately given drugs (a regimen, "CARBOPLATINE 5FU CETUXIMAB
-               (EXTREME)") has one row per component drug, in order. ``atc_code`` overrides the
+               free combination of separately given drugs (a regimen, "CARBOPLATIN 5FU
+               CETUXIMAB") has one row per component drug, in order. ``atc_code`` overrides the
                drug's class when the coder chose another one for this use.
 
 Verbatims are matched after normalisation (:func:`normalise`: upper case, trimmed, inner blanks

@@ -37,11 +37,11 @@ class PriorTherapy(_Model):
     """Prior radiotherapy (``radiotherapy_form``) and surgery (``surgery_form``) of the primary
     tumour, before the R/M disease, and the screen failures they explain.
 
-    ``reirradiation_criterion`` (EX05: head and neck re-irradiation for R/M disease) and
-    ``recent_radiotherapy_criterion`` (EX10: curative head and neck radiotherapy within
+    ``reirradiation_criterion`` (re-irradiation of the primary region for R/M disease) and
+    ``recent_radiotherapy_criterion`` (curative radiotherapy of the region within
     ``eligibility_gap_days`` before randomization) are IECRIT codes: a screen failure for one of
     them gets the radiotherapy that fails it, a randomized subject none that would (and its
-    curative treatment ended more than ``eligibility_gap_days`` before the R/M diagnosis, IN07)."""
+    curative treatment ended more than ``eligibility_gap_days`` before the R/M diagnosis)."""
 
     radiotherapy_form: str = "RT"
     surgery_form: str = "SURG"

@@ -5,15 +5,16 @@ Models, for screened subjects with a Primary Diagnosis form (dates from it):
 * recurrent disease (not metastatic at first diagnosis) was treated with curative intent for the
   locally advanced primary: surgery by primary site (mostly oral cavity), then adjuvant
   radiotherapy, or definitive (chemo)radiotherapy, starting shortly after the diagnosis;
-* eligibility (registry record): a randomized subject's curative treatment ended more than
-  ``eligibility_gap_days`` (6 months) before the R/M diagnosis (IN07) and so before randomization
-  (EX10); when the subject's timeline does not allow it the treatment is surgery alone, or none;
-  no randomized subject had head and neck re-irradiation (EX05); a few had palliative
-  radiotherapy of a metastasis outside the head and neck, ended at least
-  ``palliative_gap_days`` before randomization (EX10);
-* screen failures for EX10 had curative head and neck radiotherapy ending within the 6 months
-  before the eligibility assessment; for EX05, a head and neck re-irradiation for the R/M
-  disease after its diagnosis;
+* eligibility (the criteria named in the configuration): a randomized subject's curative
+  treatment ended more than ``eligibility_gap_days`` before the R/M diagnosis and so before
+  randomization (``recent_radiotherapy_criterion``); when the subject's timeline does not allow it
+  the treatment is surgery alone, or none; no randomized subject had re-irradiation of the
+  primary region (``reirradiation_criterion``); a few had palliative radiotherapy of a metastasis
+  outside the primary region (``head_neck_locations``), ended at least ``palliative_gap_days``
+  before randomization;
+* screen failures for the recent-radiotherapy criterion had curative radiotherapy of the primary
+  region ending within ``eligibility_gap_days`` before the eligibility assessment; for the
+  re-irradiation criterion, a re-irradiation of the region for the R/M disease after its diagnosis;
 * a few historical dates with an unknown day (never an unknown month: the eligibility windows
   stay decidable).
 
@@ -49,7 +50,7 @@ def build_prior_therapy(cfg: StudyConfig, rng: np.random.Generator, dx: pl.DataF
     pc = cfg.prior_therapy
     n = consent.size
     gap = pc.eligibility_gap_days
-    ex05, ex10 = _failed(ie, n, pc.reirradiation_criterion), _failed(ie, n, pc.recent_radiotherapy_criterion)
+    f_reirr, f_recent = _failed(ie, n, pc.reirradiation_criterion), _failed(ie, n, pc.recent_radiotherapy_criterion)
     has_dx = np.zeros(n, dtype=bool)
     dx_day, rm_day, site, disstat = (np.zeros(n, dtype=np.int64) for _ in range(4))
     s = dx["_sidx"].to_numpy()
@@ -60,7 +61,7 @@ def build_prior_therapy(cfg: StudyConfig, rng: np.random.Generator, dx: pl.DataF
     treated = has_dx & ~de_novo
     # the eligibility anchor: randomization, else the eligibility assessment; the curative
     # treatment ends at the latest 6 months (and a month for an unknown day) before the R/M
-    # diagnosis (IN07), hence before the anchor (EX10)
+    # diagnosis, hence before the anchor (the recent-radiotherapy criterion)
     anchor = np.where(randomized, rand_day, ie_day)
     limit = np.minimum(rm_day, anchor) - gap - 31
 
@@ -82,24 +83,24 @@ def build_prior_therapy(cfg: StudyConfig, rng: np.random.Generator, dx: pl.DataF
     rt_start = np.where(surg, t0 + uniform_int(rng, pc.surgery_to_radiotherapy_days, n), t0)
     rt_end = rt_start + uniform_int(rng, pc.course_days, n)
     rt = treated & (rng.random(n) < pc.radiotherapy_prob)
-    # EX10: the curative radiotherapy ended shortly before the recurrence, so within the 6 months
+    # recent-radiotherapy failures: the curative radiotherapy ended shortly before the recurrence, so within the gap
     # before the eligibility assessment (the R/M diagnosis is at most a few months before it)
-    recent = ex10 & has_dx
+    recent = f_recent & has_dx
     end10 = np.maximum(rm_day - uniform_int(rng, (1, 40), n), ie_day - gap + 14)
     rt_end = np.where(recent, end10, rt_end)
     rt_start = np.where(recent, np.maximum(rt_end - uniform_int(rng, pc.course_days, n), dx_day + 1), rt_start)
     rt = (rt & (rt_end <= limit)) | recent
     dose = np.where(surg, pc.adjuvant_dose_gy, pc.definitive_dose_gy)
 
-    # --- EX05: re-irradiation of the head and neck for the R/M disease
+    # --- re-irradiation failures: the primary region irradiated again for the R/M disease
     # (between the R/M diagnosis and the eligibility assessment)
-    re = ex05 & has_dx
+    re = f_reirr & has_dx
     length = uniform_int(rng, pc.reirradiation_days, n)
     room = np.maximum(ie_day - 1 - (rm_day + 1) - length, 0)
     re_start = rm_day + 1 + np.floor(rng.random(n) * (room + 1)).astype(np.int64)
     re_end = np.maximum(np.minimum(re_start + length, ie_day - 1), re_start)
 
-    # --- palliative radiotherapy of a metastasis outside the head and neck (randomized)
+    # --- palliative radiotherapy of a metastasis outside the primary region (randomized)
     pal_end = anchor - pc.palliative_gap_days - uniform_int(rng, (1, 30), n)
     pal_start = pal_end - uniform_int(rng, (5, 10), n)
     pal = randomized & has_dx & (rng.random(n) < pc.palliative_prob) & (pal_start > rm_day)
@@ -129,7 +130,7 @@ def build_prior_therapy(cfg: StudyConfig, rng: np.random.Generator, dx: pl.DataF
         i, "SCRN", consent[i], num, RTSPID=num, RTSITE=cat["loc"], RTINTENT=cat["intent"], RTSETT=cat["setting"],
         RTDOSE=cat["gy"].astype(float), RTSTDAT=cat["start"],
         _p_RTSTDAT=D.partial_flags(rng, k, pc.partial_day_prob, 0.0), RTENDAT=cat["end"],
-        _p_RTENDAT=np.where(np.isin(i, np.flatnonzero(ex05 | ex10)), D.FULL,
+        _p_RTENDAT=np.where(np.isin(i, np.flatnonzero(f_reirr | f_recent)), D.FULL,
                             D.partial_flags(rng, k, pc.partial_day_prob, 0.0)).astype(np.int8),
     )
     j = np.flatnonzero(surg)
