@@ -17,6 +17,8 @@ occurrence       one record per record of an SDTM events domain (``domain=AE``: 
                  :mod:`pipelines.adam.adae`), with the spec's variables of that domain
 exposure         one record per subject, study drug and parameter of sheet ``Exposure
                  Parameters`` (ADEX; :mod:`pipelines.adam.adex`), planned regimens from TS
+medication       one record per record of an SDTM interventions domain (``domain=CM``: ADCM;
+                 :mod:`pipelines.adam.adcm`): dates, PREFL/ONTRTFL/FUPFL, SUPP-- qualifiers
 ================ ===================================================================================
 
 What a dataset reads is computed from its configuration (:func:`plan`): the SDTM datasets and
@@ -37,6 +39,7 @@ import polars as pl
 from ..keys import SUBJECT
 from ..metadata import Spec
 from ..metadata.model import Dataset, SpecError
+from .adcm import build_medication, medication_reads
 from .adae import derive_var_trtemfl, derive_vars_ae_dates, derive_vars_aesi, occurrence_variables
 from .adex import build_adex, ex_reads
 from .adrs import build_adrs
@@ -251,6 +254,7 @@ BUILDERS: dict[str, Builder] = {
     "response": Builder(_response_reads, _response),
     "occurrence": Builder(_occurrence_reads, _occurrence),
     "exposure": Builder(_exposure_reads, _exposure),
+    "medication": Builder(medication_reads, build_medication),
 }
 assert set(BUILDERS) == set(BUILDER_PARAMETERS), "every declared builder has an implementation"
 

@@ -57,6 +57,8 @@ BUILDER_PARAMETERS: dict[str, dict[str, str | None]] = {
     # an exposure dataset (ADEX): the parameters of sheet Exposure Parameters; administrations are
     # the EX records of ``exposure_filter`` (default: the Settings value)
     "exposure": {"exposure_filter": None},
+    # a medication dataset (ADCM-like, pipelines.adam.adcm) of an SDTM interventions domain
+    "medication": {"domain": None, "start_imputation": None, "end_imputation": None, "window_days": None},
 }
 
 
@@ -245,8 +247,8 @@ def builds_from_rows(rows: Sequence[Any], where: str = "(memory)") -> tuple[Data
             raise row._err("Builder", f"{builder!r} is not a dataset builder ({', '.join(BUILDER_PARAMETERS)})")
         params = parameters(row)
         check_parameters(row, "Parameters", dict(params), list(BUILDER_PARAMETERS[builder]), f"builder {builder}")
-        if builder == "occurrence" and not dict(params).get("domain"):
-            raise row._err("Parameters", "builder occurrence needs domain=<SDTM domain>, e.g. domain=AE")
+        if builder in ("occurrence", "medication") and not dict(params).get("domain"):
+            raise row._err("Parameters", f"builder {builder} needs domain=<SDTM domain>, e.g. domain=AE")
         if builder == "subject_level" and dataset != "ADSL":
             raise row._err("Dataset", f"the subject-level dataset is ADSL (ADaMIG 1.3), got {dataset}")
         if any(b.dataset == dataset for b in out):

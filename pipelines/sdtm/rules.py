@@ -49,15 +49,22 @@ class RuleSpec:
     doc: str
     depends: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
     """For frame rules reading other domains: (domain, stage) pairs they need."""
+    message: str | None = None
+    """For frame rules that mark records they could not map (column ``FRAME_BAD``): the failure text."""
+    outputs: Callable[[Mapping[str, Any]], list[str]] | None = None
+    """For frame rules that set variables besides their target: those variables, from the parameters."""
 
 
 RULES: dict[str, RuleSpec] = {}
+FRAME_BAD = "_frame_bad"
+"""A frame rule sets this boolean column on the records it could not map; the engine reports
+them as failures (form, record, subject, the rule's ``message``, the ``from`` value) and drops it."""
 
 
-def rule(name: str, kind: Literal["expr", "frame"], required=(), optional=(), depends=None):
+def rule(name: str, kind: Literal["expr", "frame"], required=(), optional=(), depends=None, message=None, outputs=None):
     def deco(fn):
         RULES[name] = RuleSpec(name, kind, fn, frozenset(required), frozenset(optional),
-                               (fn.__doc__ or "").strip().split("\n")[0], depends)
+                               (fn.__doc__ or "").strip().split("\n")[0], depends, message, outputs)
         return fn
     return deco
 
@@ -76,6 +83,8 @@ class RuleContext:
     data_cut: dt.date | None = None
     frame_of: Callable[[str, str], pl.DataFrame] | None = None
     context_values: dict[str, Any] = field(default_factory=dict)
+    dictionaries: Mapping[str, Any] = field(default_factory=dict)
+    """The study's coding dictionaries by ID (pipelines.sdtm.dictionaries), for the coding rules."""
 
     def error(self, message: str) -> MappingError:
         return MappingError(f"{self.where}: {self.domain}.{self.target}: {message}")
@@ -562,3 +571,6 @@ def derive_unscheduled_visitnum(df: pl.DataFrame, target: str, ctx: RuleContext,
         .alias(target)
     )
     return ordered.sort("_row").drop("_row", "_d", "_prev", "_blk")
+
+
+from . import coding as _coding  # noqa: E402,F401  (registers the dictionary rules: code, decode)

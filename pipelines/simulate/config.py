@@ -22,6 +22,7 @@ from pipelines.study import SIMULATE_ROOT, study_id
 from .design import (Arm, Biomarker, Condition, Stratum, SubgroupLevel, StrWeights, _Model,
                      check_weights as _check_weights)
 from .sections import Death, FollowUp, PartialDates, Safety, SubsequentTherapy, Survival, Tumour
+from .medication_config import Medications, PriorTherapy
 
 
 def config_path(study: str | None = None) -> Path:
@@ -229,6 +230,9 @@ class StudyConfig(_Model):
     subsequent_therapy: SubsequentTherapy
     safety: Safety
     partial_dates: PartialDates
+    # L2: prior/concomitant medications and prior cancer therapy (medication_config.py); optional
+    medications: Medications | None = None
+    prior_therapy: PriorTherapy | None = None
     base_dir: Path = Field(default=DEFAULT_CONFIG.parent, exclude=True)
 
     @model_validator(mode="after")

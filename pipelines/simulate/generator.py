@@ -25,6 +25,7 @@ from .schedule import (EOT_DEATH, EOT_LOST, EOT_OTHER, EOT_PD, EOT_PHYSICIAN, EO
                        plan_cycles)
 from .followup import CAUSE_AE, build_followup, build_subsequent_therapy, death_causes
 from .frames import form_frame
+from .history import history_forms
 from .population import simulate_screening
 from .randomization import randomize
 from .rng import Streams
@@ -99,6 +100,8 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     fuf = build_followup(cfg, rng["followup"], sidx, rand, end.eot_day, treated, death, cause, withdrawal, lost,
                          cut_day)
     cm = build_subsequent_therapy(cfg, rng["subsequent"], sidx, end.eot_day, treated, tum.pd_day, data_end, cut_day)
+    # L2 hook: prior/concomitant medications (from the AEs) and prior cancer therapy; own streams
+    extra = history_forms(cfg, rng, spec, pop, ae, sidx, plan.first, data_end, cut_day)
 
     # visit dates: screening, dosing visits, tumour assessments, EOT visit, follow-up contacts
     scrn = form_frame(np.arange(pop.n), "SCRN", pop.consent, -1, VISDAT=pop.consent)
@@ -107,7 +110,7 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
 
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in spec.datasets}
     parts["SV"] += [scrn, ta]
-    for source in (pop.forms, tum.forms, exf, fuf, {"RAND": alloc.frame, "AE": ae, "CM": cm}):
+    for source in (pop.forms, tum.forms, exf, fuf, {"RAND": alloc.frame, "AE": ae, "CM": cm}, extra):
         for name, frame in source.items():
             if name in parts:
                 parts[name].append(frame)
