@@ -88,7 +88,8 @@ def build_prior_therapy(cfg: StudyConfig, rng: np.random.Generator, dx: pl.DataF
     recent = f_recent & has_dx
     end10 = np.maximum(rm_day - uniform_int(rng, (1, 40), n), ie_day - gap + 14)
     rt_end = np.where(recent, end10, rt_end)
-    rt_start = np.where(recent, np.maximum(rt_end - uniform_int(rng, pc.course_days, n), dx_day + 1), rt_start)
+    rt_start = np.where(recent, np.minimum(np.maximum(rt_end - uniform_int(rng, pc.course_days, n), dx_day + 1), rt_end),
+                        rt_start)  # never after its end (a diagnosis days before the end: a short course)
     rt = (rt & (rt_end <= limit)) | recent
     dose = np.where(surg, pc.adjuvant_dose_gy, pc.definitive_dose_gy)
 
