@@ -117,19 +117,18 @@ def medication_reads(b: DatasetBuild, config: StudyConfig, dataset: Dataset) -> 
 
 
 def build_medication(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
+    from .builders import domain_records
     from .conform import merge_adsl_vars
     p, s, spec_ds = b.param_dict, ctx.config.settings, ctx.spec.dataset(b.dataset)
     d = p["domain"].upper()
     seq = f"{d}SEQ"
-    cols = medication_reads(b, ctx.config, spec_ds).sdtm[d][0]
-    frame = ctx.package.get(d, cols, purpose=b.dataset).select(cols).with_columns(pl.col(seq).cast(pl.Int64, strict=False))
+    frame = domain_records(b, ctx, d, medication_reads(b, ctx.config, spec_ds).sdtm[d][0])
     renamed, qnams = spec_sources(spec_ds, d)
     frame = frame.with_columns(pl.col(src).alias(var) for var, src in renamed.items())
     if qnams:
         supp = ctx.package.get(f"SUPP{d}", [SUBJECT, "QNAM", "QVAL", "IDVAR", "IDVARVAL"], purpose=f"{b.dataset} qualifiers")
         frame = merge_supp_qualifiers(frame, supp, qnams, seq)
     adsl = ctx.frames["ADSL"]
-    frame = frame.join(adsl.select(SUBJECT, "TRTSDT", "TRTEDT", "DTHDT"), on=SUBJECT, how="left", maintain_order="left")
     frame = derive_vars_cm_dates(frame, p.get("start_imputation") or s.ae_start_imputation,
                                  p.get("end_imputation") or s.ae_end_imputation, ctx.cut, d)
     frame = derive_vars_prior_concomitant(frame, int(p.get("window_days") or s.trtemfl_window_days))

@@ -39,7 +39,7 @@ import polars as pl
 from ..keys import SUBJECT
 from ..metadata import Spec
 from ..metadata.model import Dataset, SpecError
-from .adcm import build_medication, medication_reads
+from .adcm import build_medication, medication_reads, merge_supp_qualifiers
 from .adae import derive_var_trtemfl, derive_vars_ae_dates, derive_vars_aesi, occurrence_variables
 from .adex import build_adex, ex_reads
 from .adrs import build_adrs
@@ -173,14 +173,21 @@ def _occurrence_reads(b: DatasetBuild, config: StudyConfig, dataset: Dataset) ->
     return Reads(sdtm, ("ADSL",))
 
 
+def domain_records(b: DatasetBuild, ctx: BuildContext, domain: str, cols: list[str]) -> pl.DataFrame:
+    """The records of an SDTM domain (--SEQ as an integer) with the subject's TRTSDT, TRTEDT and
+    DTHDT of ADSL: what the occurrence and medication builders start from."""
+    seq = f"{domain}SEQ"
+    frame = ctx.package.get(domain, cols, purpose=b.dataset).select(cols).with_columns(pl.col(seq).cast(pl.Int64, strict=False))
+    adsl = ctx.frames["ADSL"].select(SUBJECT, "TRTSDT", "TRTEDT", "DTHDT")
+    return frame.join(adsl, on=SUBJECT, how="left", maintain_order="left")
+
+
 def _occurrence(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
     p, s, spec_ds = b.param_dict, ctx.config.settings, ctx.spec.dataset(b.dataset)
     d = p["domain"].upper()
     seq = f"{d}SEQ"
-    cols = _occurrence_reads(b, ctx.config, spec_ds).sdtm[d][0]
-    frame = ctx.package.get(d, cols, purpose=b.dataset).select(cols).with_columns(pl.col(seq).cast(pl.Int64, strict=False))
     adsl = ctx.frames["ADSL"]
-    frame = frame.join(adsl.select(SUBJECT, "TRTSDT", "TRTEDT", "DTHDT"), on=SUBJECT, how="left", maintain_order="left")
+    frame = domain_records(b, ctx, d, _occurrence_reads(b, ctx.config, spec_ds).sdtm[d][0])
     frame = derive_vars_ae_dates(frame, p.get("start_imputation") or s.ae_start_imputation,
                                  p.get("end_imputation") or s.ae_end_imputation, ctx.cut, d)
     frame = derive_var_trtemfl(frame, int(p.get("trtemfl_window_days") or s.trtemfl_window_days), f"{d}STDTC")
@@ -188,15 +195,9 @@ def _occurrence(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
     if p.get("flag_qnam"):
         qnam, flag = p["flag_qnam"], p.get("flag_variable") or f"{d}{p['flag_qnam']}"[:8]
         supp = ctx.package.get(f"SUPP{d}", [SUBJECT, "QNAM", "QVAL", "IDVAR", "IDVARVAL"], purpose=f"{b.dataset} {flag}")
-        flags = (
-            supp.lazy().filter((pl.col("QNAM") == qnam) & (pl.col("IDVAR") == seq))
-            .select(SUBJECT, pl.col("IDVARVAL").cast(pl.Float64, strict=False).cast(pl.Int64).alias(seq),
-                    pl.col("QVAL").alias(flag))
-            .unique([SUBJECT, seq], keep="first").collect()
-        )
-        if supp.height and flags.height == 0:
+        if supp.height and supp.filter((pl.col("QNAM") == qnam) & (pl.col("IDVAR") == seq)).height == 0:
             ctx.package.warn(f"SUPP{d} has no QNAM {qnam}: {b.dataset}.{flag} is empty")
-        frame = frame.join(flags, on=[SUBJECT, seq], how="left", maintain_order="left")
+        frame = merge_supp_qualifiers(frame, supp, {flag: qnam}, seq)
     terms = [t for t in ctx.config.aesi if t.variable in spec_ds.variable_names]
     frame = derive_vars_aesi(frame, terms, flag, p.get("flag_sets"), f"{d}DECOD")
     if f"{d}TOXGR" in frame.columns:
