@@ -1,6 +1,6 @@
 """Which study: the one home of the study selection and of the folders that make a study.
 
-A study is metadata only, in three folders named by its id (lower case, e.g. ``nct02741570``):
+A study is metadata only, in three folders named by its id (lower case, e.g. ``nct00000000``):
 
 ==================================  ============================================================
 ``specs/<study>/``                  ``edc.xlsx``, ``sdtm.xlsx``, ``adam.xlsx``: the spec workbooks

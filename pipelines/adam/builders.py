@@ -17,6 +17,10 @@ occurrence       one record per record of an SDTM events domain (``domain=AE``: 
                  :mod:`pipelines.adam.adae`), with the spec's variables of that domain
 laboratory       one record per result of an SDTM laboratory domain (``domain=LB``: ADLB;
                  :mod:`pipelines.adam.adlb`), CTCAE grades from ``grading=<file.csv>``
+exposure         one record per subject, study drug and parameter of sheet ``Exposure
+                 Parameters`` (ADEX; :mod:`pipelines.adam.adex`), planned regimens from TS
+medication       one record per record of an SDTM interventions domain (``domain=CM``: ADCM;
+                 :mod:`pipelines.adam.adcm`): dates, PREFL/ONTRTFL/FUPFL, SUPP-- qualifiers
 ================ ===================================================================================
 
 What a dataset reads is computed from its configuration (:func:`plan`): the SDTM datasets and
@@ -39,8 +43,11 @@ from ..keys import SUBJECT
 from ..metadata import Spec
 from ..metadata.model import Dataset, SpecError
 from .adlb import build_adlb, load_grading
+from .adcm import build_medication, medication_reads, merge_supp_qualifiers
 from .adae import derive_var_trtemfl, derive_vars_ae_dates, derive_vars_aesi, occurrence_variables
+from .adex import build_adex, ex_reads
 from .adrs import build_adrs
+from .exposure import REGIMEN_SCHEMA, planned_regimens
 from .adsl import adsl_reads, build_adsl
 from .adtte import adtte_findings, build_adtte, derive_nact, nact_reads, parameter_filters
 from .config import BUILDER_PARAMETERS, DatasetBuild, StudyConfig
@@ -170,14 +177,21 @@ def _occurrence_reads(b: DatasetBuild, config: StudyConfig, dataset: Dataset) ->
     return Reads(sdtm, ("ADSL",))
 
 
+def domain_records(b: DatasetBuild, ctx: BuildContext, domain: str, cols: list[str]) -> pl.DataFrame:
+    """The records of an SDTM domain (--SEQ as an integer) with the subject's TRTSDT, TRTEDT and
+    DTHDT of ADSL: what the occurrence and medication builders start from."""
+    seq = f"{domain}SEQ"
+    frame = ctx.package.get(domain, cols, purpose=b.dataset).select(cols).with_columns(pl.col(seq).cast(pl.Int64, strict=False))
+    adsl = ctx.frames["ADSL"].select(SUBJECT, "TRTSDT", "TRTEDT", "DTHDT")
+    return frame.join(adsl, on=SUBJECT, how="left", maintain_order="left")
+
+
 def _occurrence(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
     p, s, spec_ds = b.param_dict, ctx.config.settings, ctx.spec.dataset(b.dataset)
     d = p["domain"].upper()
     seq = f"{d}SEQ"
-    cols = _occurrence_reads(b, ctx.config, spec_ds).sdtm[d][0]
-    frame = ctx.package.get(d, cols, purpose=b.dataset).select(cols).with_columns(pl.col(seq).cast(pl.Int64, strict=False))
     adsl = ctx.frames["ADSL"]
-    frame = frame.join(adsl.select(SUBJECT, "TRTSDT", "TRTEDT", "DTHDT"), on=SUBJECT, how="left", maintain_order="left")
+    frame = domain_records(b, ctx, d, _occurrence_reads(b, ctx.config, spec_ds).sdtm[d][0])
     frame = derive_vars_ae_dates(frame, p.get("start_imputation") or s.ae_start_imputation,
                                  p.get("end_imputation") or s.ae_end_imputation, ctx.cut, d)
     frame = derive_var_trtemfl(frame, int(p.get("trtemfl_window_days") or s.trtemfl_window_days), f"{d}STDTC")
@@ -185,15 +199,9 @@ def _occurrence(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
     if p.get("flag_qnam"):
         qnam, flag = p["flag_qnam"], p.get("flag_variable") or f"{d}{p['flag_qnam']}"[:8]
         supp = ctx.package.get(f"SUPP{d}", [SUBJECT, "QNAM", "QVAL", "IDVAR", "IDVARVAL"], purpose=f"{b.dataset} {flag}")
-        flags = (
-            supp.lazy().filter((pl.col("QNAM") == qnam) & (pl.col("IDVAR") == seq))
-            .select(SUBJECT, pl.col("IDVARVAL").cast(pl.Float64, strict=False).cast(pl.Int64).alias(seq),
-                    pl.col("QVAL").alias(flag))
-            .unique([SUBJECT, seq], keep="first").collect()
-        )
-        if supp.height and flags.height == 0:
+        if supp.height and supp.filter((pl.col("QNAM") == qnam) & (pl.col("IDVAR") == seq)).height == 0:
             ctx.package.warn(f"SUPP{d} has no QNAM {qnam}: {b.dataset}.{flag} is empty")
-        frame = frame.join(flags, on=[SUBJECT, seq], how="left", maintain_order="left")
+        frame = merge_supp_qualifiers(frame, supp, {flag: qnam}, seq)
     terms = [t for t in ctx.config.aesi if t.variable in spec_ds.variable_names]
     frame = derive_vars_aesi(frame, terms, flag, p.get("flag_sets"), f"{d}DECOD")
     if f"{d}TOXGR" in frame.columns:
@@ -240,6 +248,39 @@ def _laboratory(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
                       hy_transaminases=tx, hy_bilirubin=p.get("hy_bilirubin"),
                       hy_k1=float(p.get("hy_transaminase_uln") or 3), hy_k2=float(p.get("hy_bilirubin_uln") or 2))
     return add_aseq(merge_adsl_vars(adlb, ctx.frames["ADSL"], spec_ds), [SUBJECT, "PARAMN", "ADT", "LBSEQ"])
+# ------------------------------------------------------------------------------ exposure
+TS_VARIABLES = ("TSPARMCD", "TSVAL", "TSGRPID")
+
+
+def _exposure_params(b: DatasetBuild, config: StudyConfig):
+    return tuple(p for p in config.exposure_parameters if p.dataset == b.dataset)
+
+
+def _exposure_reads(b: DatasetBuild, config: StudyConfig, dataset: Dataset) -> Reads:
+    flt = b.param_dict.get("exposure_filter") or config.settings.exposure_filter
+    sdtm: dict = {}
+    for ds, (cols, filters) in ex_reads(_exposure_params(b, config), flt).items():
+        _add(sdtm, ds, cols, filters)
+    if any(p.kind == "relative_dose_intensity" for p in _exposure_params(b, config)):
+        _add(sdtm, "TS", TS_VARIABLES)
+    return Reads(sdtm, ("ADSL",))
+
+
+def _exposure(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
+    params = _exposure_params(b, ctx.config)
+    flt = b.param_dict.get("exposure_filter") or ctx.config.settings.exposure_filter
+    reads = _exposure_reads(b, ctx.config, ctx.spec.dataset(b.dataset)).sdtm
+    frames = {ds: ctx.package.get(ds, cols, purpose=b.dataset, filters=filters) for ds, (cols, filters) in reads.items()}
+    declared = pl.DataFrame(list(ctx.config.exposure_regimens), schema=REGIMEN_SCHEMA, orient="row")  # sheet Exposure Regimens
+    regimens = planned_regimens(frames.pop("TS", pl.DataFrame()), declared, ctx.package.warn)
+    ex = frames.pop("EX")
+    frame = build_adex(ex, params, regimens, frames, flt, ctx.package.warn)
+    adsl = ctx.frames["ADSL"]
+    trt = [c for c in ("TRT01P", "TRT01A") if c in adsl.columns]
+    frame = frame.join(adsl.select(SUBJECT, *[pl.col(c).alias(c.replace("01", "")) for c in trt]), on=SUBJECT,
+                       how="left", maintain_order="left")
+    frame = merge_adsl_vars(frame, adsl, ctx.spec.dataset(b.dataset))
+    return add_aseq(frame, [SUBJECT, "PARCAT1", "PARAMN"])
 
 
 @dataclass(frozen=True)
@@ -254,6 +295,8 @@ BUILDERS: dict[str, Builder] = {
     "response": Builder(_response_reads, _response),
     "occurrence": Builder(_occurrence_reads, _occurrence),
     "laboratory": Builder(_laboratory_reads, _laboratory),
+    "exposure": Builder(_exposure_reads, _exposure),
+    "medication": Builder(medication_reads, build_medication),
 }
 assert set(BUILDERS) == set(BUILDER_PARAMETERS), "every declared builder has an implementation"
 

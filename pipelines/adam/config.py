@@ -23,6 +23,8 @@ Response Parameters one row per response parameter: rule, source, filter, parame
                     (:mod:`pipelines.adam.response`)
 AESI                categories of special interest: one row per (category variable, preferred term)
 Data Cut            which SDTM dates are cut at the data cut and how (:class:`pipelines.adam.cut.CutRule`)
+Exposure Parameters one row per exposure parameter: kind and parameters (:mod:`pipelines.adam.exposure`)
+Exposure Regimens   planned dose, unit and frequency of a drug, replacing its TS regimen (optional)
 =================== ==================================================================================
 """
 
@@ -36,6 +38,7 @@ from typing import Any, Mapping, Sequence
 from ..metadata.model import SpecError
 from .cut import CutRule, cut_rules_from_rows
 from .dates import HIGHEST_IMPUTATION
+from .exposure import ExposureParameter, exposure_parameters_from_rows, regimens_from_rows
 from .groupings import Grouping, groupings_from_rows
 from .response import ResponseParameter, response_parameters_from_rows
 from .sheets import SHEETS, as_rows, check_parameters, parameters, read_rows, row_where
@@ -51,6 +54,11 @@ BUILDER_PARAMETERS: dict[str, dict[str, str | None]] = {
     # merged by --SEQ as ``flag_variable`` and also set the AESI variable ``flag_sets``
     "occurrence": {"domain": None, "flag_qnam": None, "flag_variable": None, "flag_sets": None,
                    "start_imputation": None, "end_imputation": None, "trtemfl_window_days": None},
+    # an exposure dataset (ADEX): the parameters of sheet Exposure Parameters; administrations are
+    # the EX records of ``exposure_filter`` (default: the Settings value)
+    "exposure": {"exposure_filter": None},
+    # a medication dataset (ADCM-like, pipelines.adam.adcm) of an SDTM interventions domain
+    "medication": {"domain": None, "start_imputation": None, "end_imputation": None, "window_days": None},
     # a laboratory BDS dataset (ADLB) of an SDTM findings domain: CTCAE grades from a grading table
     # (a CSV file next to the spec), Hy's law on the named transaminases and bilirubin
     "laboratory": {"domain": None, "grading": None, "paramcd": None, "trtemfl_window_days": None,
@@ -155,6 +163,9 @@ class StudyConfig:
     builds: tuple[DatasetBuild, ...] = ()
     groupings: tuple[Grouping, ...] = ()
     response_parameters: tuple[ResponseParameter, ...] = ()
+    exposure_parameters: tuple[ExposureParameter, ...] = ()
+    # sheet Exposure Regimens: (EXTRT, planned dose, unit, interval in days) (pipelines.adam.exposure)
+    exposure_regimens: tuple[tuple, ...] = ()
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -241,8 +252,8 @@ def builds_from_rows(rows: Sequence[Any], where: str = "(memory)") -> tuple[Data
             raise row._err("Builder", f"{builder!r} is not a dataset builder ({', '.join(BUILDER_PARAMETERS)})")
         params = parameters(row)
         check_parameters(row, "Parameters", dict(params), list(BUILDER_PARAMETERS[builder]), f"builder {builder}")
-        if builder == "occurrence" and not dict(params).get("domain"):
-            raise row._err("Parameters", "builder occurrence needs domain=<SDTM domain>, e.g. domain=AE")
+        if builder in ("occurrence", "medication") and not dict(params).get("domain"):
+            raise row._err("Parameters", f"builder {builder} needs domain=<SDTM domain>, e.g. domain=AE")
         if builder == "subject_level" and dataset != "ADSL":
             raise row._err("Dataset", f"the subject-level dataset is ADSL (ADaMIG 1.3), got {dataset}")
         if any(b.dataset == dataset for b in out):
@@ -283,16 +294,21 @@ def config_from_sheets(sheets, where: str = "(memory)") -> StudyConfig:
         params.append(p)
     response = response_parameters_from_rows(read_rows(sheets, "Response Parameters", where),
                                              [b.dataset for b in builds if b.builder == "response"])
+    exposure = exposure_parameters_from_rows(read_rows(sheets, "Exposure Parameters", where),
+                                             [b.dataset for b in builds if b.builder == "exposure"], where)
+    regimens = regimens_from_rows(read_rows(sheets, "Exposure Regimens", where), where)
     for b in builds:
-        declared = {"time_to_event": [p.dataset for p in params], "response": [p.dataset for p in response]}.get(b.builder)
+        declared = {"time_to_event": [p.dataset for p in params], "response": [p.dataset for p in response],
+                    "exposure": [p.dataset for p in exposure]}.get(b.builder)
         if declared is not None and b.dataset not in declared:
-            sheet = "TTE Parameters" if b.builder == "time_to_event" else "Response Parameters"
+            sheet = {"time_to_event": "TTE Parameters", "response": "Response Parameters"}.get(b.builder,
+                                                                                               "Exposure Parameters")
             raise SpecError(f"{where}: sheet {sheet!r} declares no parameter of {b.dataset} (builder {b.builder})")
     aesi = [AesiTerm(row.text("Variable", True), row.text("Category", True), row.text("Term", True), row.text("Subcategory"))
             for row in read_rows(sheets, "AESI", where)]
     data_cut = cut_rules_from_rows(read_rows(sheets, "Data Cut", where), where)
     return StudyConfig(settings, tuple(adsl_sources), tuple(alive), sources, tuple(params), tuple(aesi), where, data_cut,
-                       builds, groupings, response)
+                       builds, groupings, response, exposure, tuple(regimens.iter_rows()))
 
 
 _CACHE: dict[tuple[str, int, int], StudyConfig] = {}

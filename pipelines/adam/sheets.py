@@ -30,6 +30,9 @@ SHEETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                              "Comment"), ("PARAMCD", "PARAM", "Rule")),
     "AESI": (("Variable", "Category", "Subcategory", "Term", "Comment"), ("Variable", "Category", "Term")),
     "Data Cut": (("Dataset", "Date", "Action", "Clear", "Comment"), ("Dataset", "Date")),
+    "Exposure Parameters": (("Dataset", "PARAMCD", "PARAM", "PARAMN", "Kind", "Parameters", "Unit", "Comment"),
+                            ("PARAMCD", "PARAM", "Kind")),
+    "Exposure Regimens": (("Treatment", "Dose", "Unit", "Frequency", "First Dose", "Comment"), ("Treatment", "Dose", "Unit", "Frequency")),
 }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dagster as dg
 
 KEY = "cdisc/study"
-_BOUND: set[tuple[int, str]] = set()  # (instance, study) pairs already confirmed in this process
+_BOUND: set[tuple[str, str]] = set()  # (instance folder, study) pairs already confirmed in this process
 
 
 class InstanceStudyError(RuntimeError):
@@ -24,7 +24,8 @@ class InstanceStudyError(RuntimeError):
 
 def bind_study(instance: dg.DagsterInstance, study_id: str) -> None:
     """Bind ``instance`` to ``study_id`` on first use; refuse an instance bound to another study."""
-    if (id(instance), study_id) in _BOUND:
+    key = (str(instance.root_directory), study_id)  # an instance's study never changes once bound
+    if key in _BOUND:
         return
     storage = instance.run_storage
     bound = storage.get_cursor_values({KEY}).get(KEY)
@@ -36,7 +37,7 @@ def bind_study(instance: dg.DagsterInstance, study_id: str) -> None:
             f"the Dagster instance {instance.root_directory or '(DAGSTER_HOME)'} serves study {bound}, "
             f"not {study_id}: each study has its own instance (make sets DAGSTER_HOME=.dagster/<study>; "
             f"set DAGSTER_HOME to {study_id}'s instance folder)")
-    _BOUND.add((id(instance), study_id))
+    _BOUND.add(key)
 
 
 def bound_study(instance: dg.DagsterInstance) -> str | None:

@@ -31,7 +31,7 @@ from ..metadata.validation import FAILURE_SCHEMA, empty_failures
 from .conform import conform_to_spec
 from .datacut import REPORT_SCHEMA as CUT_SCHEMA, apply_data_cut, cut_reason, infer_data_cut  # noqa: F401 (re-exported)
 from .mapping import DomainMapping, MappingSet, RuleCall, Source
-from .rules import RULES, Mapped, MappingError, RuleContext
+from .rules import FRAME_BAD, RULES, Mapped, MappingError, RuleContext
 
 TRACKING = ("raw_form", "raw_record")
 SOURCE_COL = "_source"
@@ -146,6 +146,7 @@ class _Builder:
             studyid=self.mappings.study.studyid, usubjid_separator=self.mappings.study.usubjid_separator,
             domain=m.domain, target=call.target, where=call.where, spec=self.spec, visits=self.mappings.visits,
             data_cut=self.data_cut, frame_of=self.frame, context_values=self.context_values,
+            dictionaries=self.mappings.dictionaries,
         )
 
     # ------------------------------------------------------------------ base stage
@@ -331,6 +332,8 @@ class _Builder:
             ctx = self._ctx(m, call)
             if spec.kind == "frame":
                 df = spec.fn(df, call.target, ctx, **call.params)
+                if FRAME_BAD in df.columns:  # records the rule could not map: failures, as for expr rules
+                    df = self._frame_failures(domain, call, spec.message, df)
                 continue
             mapped = _apply_when(call, spec.fn(ctx, **call.params))
             try:
@@ -354,6 +357,17 @@ class _Builder:
         self.issues[m.domain].extend(lost)
         return out
 
+    def _frame_failures(self, domain: str, call: RuleCall, message: str | None, df: pl.DataFrame) -> pl.DataFrame:
+        src = call.params.get("from")
+        vc = []
+        if isinstance(src, str) and src in df.columns:
+            df = df.with_columns(pl.col(src).cast(pl.String).alias(f"{FRAME_BAD}_v"))
+            vc = [FRAME_BAD]
+        found = self._issues(domain, df, [(call, Mapped(pl.lit(None), None, message), FRAME_BAD)], vc, "derive")
+        if found is not None:
+            self.issues[domain].append(found)
+        return df.drop([FRAME_BAD, f"{FRAME_BAD}_v"], strict=False)
+
     # ------------------------------------------------------------------ results
     def result(self, domain: str) -> DomainResult:
         final = self.frame(domain, "final")
@@ -367,9 +381,13 @@ class _Builder:
             pl.col(SOURCE_COL).alias("source"),
             pl.col("raw_form").cast(pl.String), pl.col("raw_record").cast(pl.Int64),
         )
+        # SDTM records per source as delivered (a derive rule may split a record: rule code)
+        per_source = dict(trace.group_by("source").len().iter_rows())
+        rows = [{**r, "sdtm_records": per_source.get(r["source"], 0)} if r["reason"] is None else r
+                for r in self.recon[domain]]
         recon = pl.DataFrame(
-            [{"dataset": domain, **r} for r in self.recon[domain]], schema=RECON_SCHEMA
-        ) if self.recon[domain] else _empty(RECON_SCHEMA)
+            [{"dataset": domain, **r} for r in rows], schema=RECON_SCHEMA
+        ) if rows else _empty(RECON_SCHEMA)
         found = self.issues.get(domain) or []
         issues = pl.concat(found).cast(FAILURE_SCHEMA) if found else empty_failures()
         if domain not in self.final_needed:

@@ -36,6 +36,7 @@ import polars as pl
 import yaml
 
 from .datacut import DataCutRule, read_data_cut
+from .dictionaries import DictionaryError, load_dictionaries
 from .rules import RULES, MappingError, check_params
 
 
@@ -144,8 +145,9 @@ class DomainMapping:
                 if r.target not in out:
                     out.append(r.target)
         for r in self.derive:
-            if r.target not in out:
-                out.append(r.target)
+            for t in [r.target, *(r.spec.outputs(r.params) if r.spec.outputs else [])]:
+                if t not in out:
+                    out.append(t)
         return out
 
     @property
@@ -214,6 +216,8 @@ class MappingSet:
     study: StudyConfig
     visits: VisitMap | None
     domains: Mapping[str, DomainMapping]
+    dictionaries: Mapping[str, Any] = field(default_factory=dict)
+    """Coding dictionaries declared in study.yaml (``dictionaries:``), by ID (pipelines.sdtm.dictionaries)."""
 
     def mapping(self, domain: str) -> DomainMapping:
         try:
@@ -297,6 +301,7 @@ def load_mappings(root: str | Path) -> MappingSet:
         raise MappingError(f"{root}: mappings folder not found")
     study = None
     visits = None
+    dictionaries: dict[str, Any] = {}
     domains: dict[str, DomainMapping] = {}
     for path in sorted(root.rglob("*.yaml")):
         try:
@@ -309,6 +314,11 @@ def load_mappings(root: str | Path) -> MappingSet:
             s = data["study"]
             _refuse_unknown(f"{path}: study", s, {"studyid", "usubjid_separator", "controlled_terminology", "meddra_version"}, {"studyid"})
             study = StudyConfig(**s)
+            _refuse_unknown(str(path), data, {"study", "dictionaries"})
+            try:
+                dictionaries = load_dictionaries(path.parent, str(path), data.get("dictionaries"))
+            except DictionaryError as exc:
+                raise MappingError(str(exc)) from exc
         elif "visits" in data:
             _refuse_unknown(str(path), data, {"visits", "unscheduled"})
             for e in data["visits"]:
@@ -328,4 +338,4 @@ def load_mappings(root: str | Path) -> MappingSet:
             raise MappingError(f"{path}: not a study, visits or domain mapping file")
     if study is None:
         raise MappingError(f"{root}: study.yaml (study: studyid ...) is missing")
-    return MappingSet(root=str(root), study=study, visits=visits, domains=domains)
+    return MappingSet(root=str(root), study=study, visits=visits, domains=domains, dictionaries=dictionaries)

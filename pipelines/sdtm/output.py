@@ -12,7 +12,6 @@ identical input (the header timestamps are the data cut date).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 from pathlib import Path
 from typing import Mapping

@@ -22,6 +22,7 @@ from pipelines.study import SIMULATE_ROOT, study_id
 from .design import (Arm, Biomarker, Condition, Stratum, SubgroupLevel, StrWeights, _Model,
                      check_weights as _check_weights)
 from .sections import Death, FollowUp, PartialDates, Safety, SubsequentTherapy, Survival, Tumour
+from .medication_config import Medications, PriorTherapy
 from .labs_config import Labs  # the labs: section (laboratory results, pipelines/simulate/labs.py)
 
 
@@ -230,6 +231,9 @@ class StudyConfig(_Model):
     subsequent_therapy: SubsequentTherapy
     safety: Safety
     partial_dates: PartialDates
+    # L2: prior/concomitant medications and prior cancer therapy (medication_config.py); optional
+    medications: Medications | None = None
+    prior_therapy: PriorTherapy | None = None
     labs: Labs | None = None  # no LB form without it
     base_dir: Path = Field(default=DEFAULT_CONFIG.parent, exclude=True)
 

@@ -27,6 +27,7 @@ from .labs import build_labs  # laboratory results: the LB form (labs: section)
 from .labs_tables import LabTables
 from .followup import CAUSE_AE, build_followup, build_subsequent_therapy, death_causes
 from .frames import form_frame
+from .history import history_forms
 from .population import simulate_screening
 from .randomization import randomize
 from .rng import Streams
@@ -102,6 +103,8 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     fuf = build_followup(cfg, rng["followup"], sidx, rand, end.eot_day, treated, death, cause, withdrawal, lost,
                          cut_day)
     cm = build_subsequent_therapy(cfg, rng["subsequent"], sidx, end.eot_day, treated, tum.pd_day, data_end, cut_day)
+    # L2 hook: prior/concomitant medications (from the AEs) and prior cancer therapy; own streams
+    extra = history_forms(cfg, rng, spec, pop, ae, sidx, plan.first, data_end, cut_day)
     # laboratory results (labs.py, own random stream): the LB form and its unscheduled visits (SV)
     lab = build_labs(cfg, rng["labs"], lab_tables, pop, sidx, plan.first, end.n_cycles, ae, exf) if lab_tables else {}
 
@@ -112,7 +115,7 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
 
     parts: dict[str, list[pl.DataFrame]] = {name: [] for name in spec.datasets}
     parts["SV"] += [scrn, ta]
-    for source in (pop.forms, tum.forms, exf, fuf, {"RAND": alloc.frame, "AE": ae, "CM": cm}, lab):
+    for source in (pop.forms, tum.forms, exf, fuf, {"RAND": alloc.frame, "AE": ae, "CM": cm}, extra, lab):
         for name, frame in source.items():
             if name in parts:
                 parts[name].append(frame)

@@ -192,9 +192,13 @@ class LabTables:
             for c in ("limit", "fail_low", "fail_high"):
                 parse_bound(r[c], categories.get(t), f"{w}, {c}")
 
+        vmin, vmax = num("min"), num("max")
+        for t in np.flatnonzero((kind == "numeric") | (kind == "reflex")):
+            if np.isnan(vmin[t]) or np.isnan(vmax[t]):  # an AE effect's value is clipped to [min, max]
+                raise ConfigError(f"{where}: {codes[t]} ({kind[t]}) needs min and max")
         effects = _effects(cfg, codes, categories)
         tables = cls(codes=codes, lbtestcd=tests["lbtestcd"].to_list(), panel=tests["panel"].to_numpy().astype(str),
-                     kind=kind, median=median, sigma=num("sigma"), vmin=num("min"), vmax=num("max"), cv=num("visit_cv"),
+                     kind=kind, median=median, sigma=num("sigma"), vmin=vmin, vmax=vmax, cv=num("visit_cv"),
                      source=source, reflex_at=reflex_at,
                      fasting=tests["fasting"].fill_null("").to_numpy().astype(str) == "Y", categories=categories, cat_weight=cat_weight,
                      reflex_range=ranges, profiles=profiles, unit=unit, decimals=decimals, factor=factor, low=low,

@@ -23,6 +23,8 @@ COMPONENTS = (
     "subsequent",
     "vitals",
     "regimen",      # investigator's choices, baseline creatinine, visits after day 1 of a cycle
+    "medications",  # prior and concomitant medications (medications.py)
+    "procedures",   # prior radiotherapy and surgery (procedures.py)
     "labs",         # laboratory results (labs.py)
 )
 

@@ -149,6 +149,8 @@ def end_of_treatment(cfg: StudyConfig, rng: np.random.Generator, plan: CyclePlan
     day = when[idx, np.arange(m)]
     # decision shortly after a toxicity, never before the last dose
     day = np.where(reason == EOT_AE, day + rng.integers(0, 8, m), day)
+    if EOT_DEATH in ev:  # ... and never after the death (a decision the day after it was an edit-check error DS02)
+        day = np.where(reason == EOT_AE, np.minimum(day, ev[EOT_DEATH]), day)
     day = np.maximum(day, last)
     reason = np.where(n > 0, reason, 0)
     return TreatmentEnd(n_cycles=n, last_dose=last, eot_day=np.where(n > 0, day, NEVER * 4), reason=reason,

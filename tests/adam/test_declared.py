@@ -59,21 +59,22 @@ def test_a_second_time_to_event_dataset_is_a_spec_edit(tmp_path):
 
 
 def test_an_occurrence_dataset_on_another_domain_is_a_spec_edit(tmp_path):
-    """ADCM from CM by the occurrence builder: its variables are the spec's CM. predecessors."""
+    """An occurrence dataset on CM (named ADCMX: the study spec has its own ADCM, builder medication):
+    its variables are the spec's CM. predecessors."""
     def edit(sheets):
-        sheets["Datasets"].append({"Dataset": "ADCM", "Label": "Concomitant Medications Analysis Dataset",
+        sheets["Datasets"].append({"Dataset": "ADCMX", "Label": "Concomitant Medications Analysis Dataset",
                                    "Class": "OCCURRENCE DATA STRUCTURE", "Key Variables": "STUDYID, USUBJID, CMSEQ"})
         names = [("STUDYID", "CM.STUDYID"), ("USUBJID", "CM.USUBJID"), ("TRT01P", "ADSL.TRT01P"), ("CMSEQ", "CM.CMSEQ"),
                  ("CMTRT", "CM.CMTRT"), ("CMCAT", "CM.CMCAT"), ("ASTDT", None), ("ASTDY", None), ("TRTEMFL", None)]
         proto = {v["Variable"]: v for v in sheets["Variables"] if v["Dataset"] in ("ADAE", "ADSL")}
         for i, (n, pred) in enumerate(names, start=1):
             base = proto[{"CMTRT": "AETERM", "CMCAT": "AETERM", "CMSEQ": "AESEQ"}.get(n, n)]  # same type and length
-            sheets["Variables"].append({**base, "Dataset": "ADCM", "Variable": n, "Order": i, "Label": n, "Predecessor": pred,
+            sheets["Variables"].append({**base, "Dataset": "ADCMX", "Variable": n, "Order": i, "Label": n, "Predecessor": pred,
                                         "Codelist": None if n in ("CMTRT", "CMCAT", "CMSEQ") else base.get("Codelist")})
-        sheets["Dataset Builders"].append({"Dataset": "ADCM", "Builder": "occurrence", "Parameters": "domain=CM"})
+        sheets["Dataset Builders"].append({"Dataset": "ADCMX", "Builder": "occurrence", "Parameters": "domain=CM"})
 
     spec, config = edited_spec(tmp_path, edit)
-    p = next(p for p in plan(spec, config) if p.dataset == "ADCM")
+    p = next(p for p in plan(spec, config) if p.dataset == "ADCMX")
     assert set(p.sdtm) == {"CM", "DM"} and "SUPPCM" not in p.sdtm
     assert {"CMTRT", "CMCAT", "CMSTDTC", "CMSEQ"} <= set(p.sdtm["CM"])
     pkg = package([{"id": "0001", "ex": [days(RAND, 2)], "cm": [days(RAND, 10), days(RAND, -30)]}])
@@ -81,7 +82,7 @@ def test_an_occurrence_dataset_on_another_domain_is_a_spec_edit(tmp_path):
     data["CM"] = data["CM"].with_columns(pl.int_range(1, pl.len() + 1).cast(pl.Float64).alias("CMSEQ"))
     from pipelines.adam import SdtmPackage
 
-    adcm = derive_adam(SdtmPackage(data), spec, config, CUT, ["ADCM"]).datasets["ADCM"]
+    adcm = derive_adam(SdtmPackage(data), spec, config, CUT, ["ADCMX"]).datasets["ADCMX"]
     assert adcm.columns == ["STUDYID", "USUBJID", "TRT01P", "CMSEQ", "CMTRT", "CMCAT", "ASTDT", "ASTDY", "TRTEMFL"]
     assert adcm.select("CMSEQ", "ASTDY", "TRTEMFL").rows() == [(1, 9, "Y"), (2, -32, None)]
 
@@ -115,10 +116,12 @@ def test_each_dataset_reads_exactly_what_its_plan_says():
 
     spec, config = load_spec(SPEC), load_config(SPEC)
     plans = {p.dataset: p for p in plan(spec, config)}
-    assert set(plans) == {"ADSL", "ADTTE", "ADRS", "ADAE", "ADLB"}
+    assert set(plans) == set(load_spec(SPEC).datasets)
     assert plans["ADTTE"].adam == ("ADSL", "ADRS") and plans["ADAE"].adam == ("ADSL",)
+    assert set(plans["ADEX"].sdtm) == {"EX", "EC", "SUPPEX", "TS", "DM"} and plans["ADEX"].adam == ("ADSL",)
     assert plans["ADLB"].adam == ("ADSL",) and "LB" in plans["ADLB"].sdtm and "AE" not in plans["ADLB"].sdtm
     assert "SUPPAE" in plans["ADAE"].sdtm and "RS" not in plans["ADAE"].sdtm
+    assert set(plans["ADCM"].sdtm) == {"CM", "SUPPCM", "DM"} and plans["ADCM"].adam == ("ADSL",)
     assert set(plans["ADSL"].sdtm) >= {"DM", "DS", "EX", "SUPPDM", "MI", "MH", "DD", "SV", "SS", "RS", "CM", "AE"}
     assert not {"TU", "TR", "VS"} & {d for p in plans.values() for d in p.sdtm}
     assert {n for n, p in plans.items() if "LB" in p.sdtm} == {"ADLB"}

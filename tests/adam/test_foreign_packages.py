@@ -106,8 +106,13 @@ def test_cli_on_a_windows_1252_file(tmp_path, capsys, caplog):
     raw = (sdtm / "cm.xpt").read_bytes().replace(placeholder.encode(), b"PATIENT\x92S DRUG")
     (sdtm / "cm.xpt").write_bytes(raw)
     code, text, out = run(tmp_path, sdtm, capsys)
-    assert code == 0, text
     assert "cm.xpt: character values read as windows-1252" in caplog.text
+    # ADCM carries CMTRT: the decoded value (a right single quote) is not ASCII, so ADCM fails its
+    # spec naming the value, and is not written (exit 1); the datasets without CMTRT are written
+    assert code == 1, text
+    assert "CMTRT = 'PATIENT\u2019S DRUG': rule 'ASCII characters only'" in caplog.text
+    written = {p.name for p in out.glob("*.xpt")}
+    assert "adcm.xpt" not in written and {"adsl.xpt", "adtte.xpt", "adrs.xpt", "adae.xpt"} <= written
 
 
 def test_cli_spec_error_found_while_deriving_is_exit_2(tmp_path, capsys):

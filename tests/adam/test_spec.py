@@ -30,3 +30,20 @@ def test_pfs_declares_the_fda_censoring_rules_in_priority_order():
     assert builders[:2] == ["last_before_nact", "after_missed_assessments"]
     missed = pfs.censors[1].param_dict
     assert (missed["intervals"], missed["switch_day"], missed["window"], missed["missed"]) == ("42,63", "365", "7", "2")
+
+
+def test_every_exposure_parameter_has_its_define_xml_metadata():
+    """ADEX parameters (sheet Exposure Parameters) each have a where clause PARAMCD EQ <code>, a
+    value-level row on AVAL or AVALC with the parameter's label and a method MT.ADEX.<PARAMCD>."""
+    spec, config = spec_and_config()
+    vlm = {v.where_clause: v for v in spec.value_level if v.dataset == "ADEX"}
+    assert config.exposure_parameters
+    for p in config.exposure_parameters:
+        wc = spec.where_clauses[f"WC.ADEX.{p.paramcd}"]
+        assert wc.conditions == (("ADEX", "PARAMCD", "EQ", (p.paramcd,)),)
+        v = vlm[wc.id]
+        assert v.label == p.param and v.method == f"MT.ADEX.{p.paramcd}" and v.method in spec.methods
+        assert v.variable == ("AVALC" if p.kind in ("first_dose", "last_dose") else "AVAL")
+    assert len(vlm) == len(config.exposure_parameters)
+    assert spec.codelist("PARAMCD_EX").values == [p.paramcd for p in config.exposure_parameters]
+    assert spec.codelist("PARAM_EX").values == [p.param for p in config.exposure_parameters]

@@ -107,3 +107,20 @@ def test_a_new_analysis_row_is_a_new_asset(tmp_path):
     assets = build_analysis_assets(path)
     assert {k.to_user_string() for k in assets.keys} == {"analysis__os", "analysis__pfs"}
     assert {k.to_user_string() for k in assets.dependency_keys} == {"adam__adtte"}
+
+
+def test_an_analysis_without_results_metadata_is_a_define_spec_issue(tmp_path):
+    """define.xml describes every declared analysis: a row of Analyses with no Analysis Results
+    row ``R.<id>.<result>`` is a spec issue naming it; described analyses are not."""
+    from pipelines.deliverables.define.arm import undescribed_analyses
+    from pipelines.metadata import load_spec
+
+    for study_id in ("nct07264075", "nct02741570"):
+        assert undescribed_analyses(load_spec(study(study_id).spec("adam"))) == [], study_id
+    path = with_analyses(tmp_path, [row(), row(ID="PFS", Title="PFS", Parameter="PFS")])
+    assert undescribed_analyses(load_spec(path)) == ["PFS"]
+
+    sheets = read_workbook(path)
+    sheets["Analysis Results"] = [r for r in sheets["Analysis Results"] if not r["ID"].startswith("R.OS.")]
+    write_workbook(path, sheets)
+    assert undescribed_analyses(load_spec(path)) == ["OS", "PFS"]

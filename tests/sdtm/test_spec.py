@@ -23,6 +23,7 @@ CT_EXCEPTIONS = {
     ("RS", "RSSTRESC"): "value level by RSTESTCD (C96785 subsets, NY, ECOG scores)",
     ("TR", "TRSTRESC"): "value level by TRTESTCD (TUMSTATE, C124309)",
     ("MI", "MISPCCND"): "not collected (always null)",
+    ("LB", "LBSTRESC"): "numeric results of every test as text; the dipstick protein's categories are the only coded values (value level by LBTESTCD/LBMETHOD)",
 }
 
 

@@ -44,7 +44,7 @@ def cli_runs(tmp_path_factory):
 def test_same_seed_gives_byte_identical_folders(cli_runs):
     a, b = folder_bytes(cli_runs["a"]), folder_bytes(cli_runs["b"])
     assert sorted(a) == sorted(b)
-    assert len(a) == 22  # 21 forms (LB included) + manifest
+    assert len(a) == 25  # 24 forms (CONMED, RT, SURG and LB added) + manifest
     assert all(a[name] == b[name] for name in a)
 
 

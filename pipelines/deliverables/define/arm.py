@@ -155,8 +155,30 @@ def _result(ctx: "DefineContext", parent: etree._Element, r: AnalysisResult) -> 
     return extra_where
 
 
+def undescribed_analyses(spec) -> list[str]:
+    """The analyses of sheet ``Analyses`` (each an asset ``analysis__<id>``) that no row of sheet
+    ``Analysis Results`` describes: a result of analysis ``<id>`` has the ID ``R.<id>.<result>``.
+    Empty for a spec without the sheet (or one the analysis step refuses: its own error)."""
+    from pathlib import Path
+
+    from ...analysis.declared import load_analyses
+    from ...metadata.model import SpecError
+
+    if not Path(spec.path).is_file():
+        return []
+    try:
+        declared = [a.id for a in load_analyses(spec.path)]
+    except SpecError:
+        return []
+    described = {r.id.split(".")[1] for r in spec.analysis_results if r.id.startswith("R.") and r.id.count(".") >= 2}
+    return [a for a in declared if a not in described]
+
+
 def build_analysis_results(ctx: "DefineContext") -> tuple[etree._Element | None, list[etree._Element]]:
     spec = ctx.spec
+    for aid in undescribed_analyses(spec):
+        ctx.issue("(analysis results)", aid, f"analysis {aid} of sheet Analyses has no row in sheet Analysis Results "
+                                             f"(ID R.{aid}.<result>): define.xml does not describe it")
     if not spec.analysis_results:
         return None, []
     root = el(None, armtag("AnalysisResultDisplays"))
