@@ -94,7 +94,7 @@ def derive_epoch(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.Dat
     return df.with_columns(new.alias(target))
 
 
-def _lookup_one(ctx: RuleContext, src: Mapping[str, Any], on: list[str]) -> pl.DataFrame:
+def _lookup_one(ctx: RuleContext, src: Mapping[str, Any], on: list[str], there: list[str]) -> pl.DataFrame:
     allowed = {"domain", "column", "where", "pick", "stage"}
     unknown = set(src) - allowed
     if unknown or "domain" not in src or "column" not in src:
@@ -102,12 +102,13 @@ def _lookup_one(ctx: RuleContext, src: Mapping[str, Any], on: list[str]) -> pl.D
     stage = src.get("stage", "base")
     other = ctx.other(src["domain"], stage)
     col = src["column"]
-    missing = [c for c in on + [col] if c not in other.columns]
+    missing = [c for c in there + [col] if c not in other.columns]
     if missing:
         raise ctx.error(f"lookup: domain {src['domain']} ({stage}) has no {', '.join(missing)}")
     if src.get("where"):
         other = other.filter(_sql(ctx, src["where"]).fill_null(False))
     other = other.filter(pl.col(col).is_not_null())
+    other = other.select([pl.col(t).alias(h) for h, t in zip(on, there)] + ([pl.col(col)] if col not in on else []))
     pick = src.get("pick", "min")
     v = pl.col(col)
     agg = {
@@ -131,8 +132,16 @@ def derive_lookup(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.Da
     ``domain``, ``column``, optional ``where`` (polars SQL), ``pick`` (min/max/first/last/
     concat_unique/count) and ``stage`` (base = as mapped, final = derived); the sources are
     combined by ``combine``: coalesce (first source with a value, default), min or max.
+    ``on`` is a list of columns of both domains, or a mapping of this domain's column to the
+    other's (``{USUBJID: USUBJID, LBDTC: SVSTDTC}``: the visit of the same subject and date).
     Reference dates (RFSTDTC, RFXENDTC, RFPENDTC...) are look-ups."""
-    on = list(p.get("on", ["USUBJID"]))
+    keys = p.get("on", ["USUBJID"])
+    if isinstance(keys, Mapping):
+        on, there = [str(k) for k in keys], [str(v) for v in keys.values()]
+    elif isinstance(keys, (list, tuple)):
+        on = there = [str(k) for k in keys]
+    else:
+        raise ctx.error(f"lookup: on must be a list of columns or a mapping of this domain's column to the other's, got {keys!r}")
     combine = p.get("combine", "coalesce")
     if combine not in ("coalesce", "min", "max"):
         raise ctx.error("lookup: combine must be coalesce, min or max")
@@ -143,7 +152,7 @@ def derive_lookup(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.Da
     names = []
     for i, src in enumerate(p["sources"]):
         name = f"_lk{i}"
-        out = out.join(_lookup_one(ctx, src, on).rename({"_v": name}), on=on, how="left", maintain_order="left")
+        out = out.join(_lookup_one(ctx, src, on, there).rename({"_v": name}), on=on, how="left", maintain_order="left")
         names.append(name)
     if len(names) == 1:
         value = pl.col(names[0])

@@ -291,6 +291,21 @@ def test_lookup_by_other_keys():
     assert out["T"].to_list() == ["Prior immunotherapy", None]
 
 
+def test_lookup_on_columns_named_differently_in_the_other_domain():
+    # an unscheduled sample takes the VISITNUM of the subject's unscheduled SV visit of its date
+    sv = pl.DataFrame({"USUBJID": ["S1", "S1", "S1", "S2"], "SVSTDTC": ["2026-04-13", "2026-04-15", "2026-04-15", "2026-04-15"],
+                       "SVUPDES": [None, None, "UNSCHEDULED VISIT", "UNSCHEDULED VISIT"], "VISITNUM": [201.0, 103.0, 201.01, 101.01]})
+    df = pl.DataFrame({"USUBJID": ["S1", "S1", "S2"], "LBDTC": ["2026-04-15", "2026-04-16", "2026-04-15"]})
+    out = frame_rule("lookup", df, {"SV": sv}, on={"USUBJID": "USUBJID", "LBDTC": "SVSTDTC"},
+                     sources=[{"domain": "SV", "stage": "final", "column": "VISITNUM", "where": "SVUPDES IS NOT NULL", "pick": "min"}])
+    assert out["T"].to_list() == [201.01, None, 101.01]
+    assert out.columns == ["USUBJID", "LBDTC", "T"]
+    with pytest.raises(MappingError, match="domain SV .final. has no LBDTC"):
+        frame_rule("lookup", df, {"SV": sv}, on=["USUBJID", "LBDTC"], sources=[{"domain": "SV", "stage": "final", "column": "VISITNUM"}])
+    with pytest.raises(MappingError, match="on must be a list"):
+        frame_rule("lookup", df, {"SV": sv}, on="USUBJID", sources=[{"domain": "SV", "stage": "final", "column": "VISITNUM"}])
+
+
 def test_lobxfl_flags_last_result_on_or_before_first_exposure():
     df = pl.DataFrame({"USUBJID": ["S1"] * 4 + ["S2"], "TESTCD": ["W", "W", "W", "H", "W"],
                        "D": ["2026-02-20", "2026-03-02", "2026-03-23", "2026-02-20", "2026-02-20"],
