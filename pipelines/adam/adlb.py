@@ -13,6 +13,7 @@ polars), called by the builder ``laboratory`` of sheet ``Dataset Builders``:
 * :func:`derive_toxgr`: CTCAE grades ATOXGRL/ATOXGRH from a grading table kept as data
   (:func:`load_grading`, ``specs/<study>/ctcae_v5_lab.csv``: SQL conditions per parameter,
   direction and grade, as admiral's ``atoxgr_criteria_ctcv5``);
+* :func:`derive_base_grades`: BTOXGRL/BTOXGRH, the grades of the baseline record;
 * :func:`derive_worst`: WGRLOFL/WGRHIFL, the worst on-treatment grade per subject and parameter
   (the first such record);
 * :func:`derive_hys_law`: HYLAWFL on the samples where a transaminase exceeds ``k1`` x ULN and
@@ -186,6 +187,16 @@ def derive_baseline(df: pl.DataFrame, window_days: int | None = None) -> pl.Data
     ).sort("_row").drop("_row")
 
 
+def derive_base_grades(df: pl.DataFrame) -> pl.DataFrame:
+    """BTOXGRL / BTOXGRH: the grades of the baseline record (ABLFL = "Y") on every record of the
+    subject and parameter (the grades are derived after the baseline, whose BASE and BNRIND the
+    grading criteria may use)."""
+    key = [SUBJECT, "PARAMCD"]
+    grades = {"ATOXGRL": "BTOXGRL", "ATOXGRH": "BTOXGRH"}
+    base = df.filter(pl.col("ABLFL") == "Y").select(*key, *[pl.col(a).alias(b) for a, b in grades.items()])
+    return df.drop(list(grades.values()), strict=False).join(base, on=key, how="left", maintain_order="left")
+
+
 def derive_worst(df: pl.DataFrame) -> pl.DataFrame:
     """WGRLOFL / WGRHIFL = "Y" on the on-treatment record (ONTRTFL) with the highest ATOXGRL /
     ATOXGRH per subject and parameter (the earliest of equal grades)."""
@@ -225,8 +236,9 @@ def build_adlb(lb: pl.DataFrame, adsl: pl.DataFrame, criteria: tuple[GradeCriter
                hy_bilirubin: str | None = None, hy_k1: float = 3.0, hy_k2: float = 2.0) -> pl.DataFrame:
     """ADLB from SDTM LB and ADSL (before ADSL variables and ASEQ): the functions above in order."""
     df = lab_records(lb, adsl, paramcd)
+    df = derive_baseline(df, window_days)   # BASE and BNRIND first: criteria may refer to them
     df = derive_toxgr(df, criteria)
-    df = derive_baseline(df, window_days)
+    df = derive_base_grades(df)
     df = derive_worst(df)
     if hy_transaminases and hy_bilirubin:
         df = derive_hys_law(df, hy_transaminases, hy_bilirubin, hy_k1, hy_k2)

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from pipelines.adam.adlb import (GradeCriterion, compute_anrind, derive_baseline, derive_hys_law, derive_toxgr,
+from pipelines.adam.adlb import (GradeCriterion, compute_anrind, derive_base_grades, derive_baseline, derive_hys_law, derive_toxgr,
                                  derive_worst, lab_records, load_grading)
 from pipelines.metadata.model import SpecError
 from pipelines.study import study
@@ -50,9 +50,9 @@ GRADING = study().specs_dir / "ctcae_v5_lab.csv"
     ("NEUT", 0.99, None, 2.0, 7.5, "3", None),
     ("NEUT", 0.49, None, 2.0, 7.5, "4", None),
     # haemoglobin (g/L), LLN 120: 1 < LLN, 2 < 100, 3 < 80
-    ("HGB", 100.0, None, 120.0, 160.0, "1", None),
-    ("HGB", 99.0, None, 120.0, 160.0, "2", None),
-    ("HGB", 79.0, None, 120.0, 160.0, "3", None),
+    ("HGB", 100.0, None, 120.0, 160.0, "1", "0"),
+    ("HGB", 99.0, None, 120.0, 160.0, "2", "0"),
+    ("HGB", 79.0, None, 120.0, 160.0, "3", "0"),
     # platelets: 4 < 25
     ("PLAT", 24.0, None, 150.0, 400.0, "4", None),
     ("PLAT", 75.0, None, 150.0, 400.0, "1", None),
@@ -67,36 +67,117 @@ GRADING = study().specs_dir / "ctcae_v5_lab.csv"
     ("BILI", 31.5, None, 0.0, 21.0, None, "1"),
     ("BILI", 32.0, None, 0.0, 21.0, None, "2"),
     ("BILI", 64.0, None, 0.0, 21.0, None, "3"),
-    # potassium both ways: hyper 2 > 5.5, 3 > 6; hypo 3 < 3.0 (grade 2 is not lab-determinable)
+    # potassium both ways: hyper 2 > 5.5, 3 > 6; hypo 2 < LLN (admiral: grade 1 and 2 differ by
+    # symptoms only, the worse assumed), 3 < 3.0
     ("K", 5.6, None, 3.5, 5.1, "0", "2"),
     ("K", 6.01, None, 3.5, 5.1, "0", "3"),
-    ("K", 3.4, None, 3.5, 5.1, "1", "0"),
+    ("K", 3.5, None, 3.5, 5.1, "0", "0"),
+    ("K", 3.4, None, 3.5, 5.1, "2", "0"),
+    ("K", 3.0, None, 3.5, 5.1, "2", "0"),
     ("K", 2.9, None, 3.5, 5.1, "3", "0"),
-    # sodium: hypo 2 < 130, 4 < 120
-    ("SODIUM", 129.0, None, 135.0, 145.0, "2", "0"),
+    # sodium: hypo 1 < LLN, 3 < 130 (120-129: admiral assumes symptomatic), 4 < 120
+    ("SODIUM", 134.0, None, 135.0, 145.0, "1", "0"),
+    ("SODIUM", 130.0, None, 135.0, 145.0, "1", "0"),
+    ("SODIUM", 129.0, None, 135.0, 145.0, "3", "0"),
+    ("SODIUM", 120.0, None, 135.0, 145.0, "3", "0"),
     ("SODIUM", 119.0, None, 135.0, 145.0, "4", "0"),
     # creatinine x ULN (100): 3 > 3, 4 > 6
     ("CREAT", 301.0, None, 60.0, 100.0, None, "3"),
     ("CREAT", 601.0, None, 60.0, 100.0, None, "4"),
     # lymphocytes, WBC
-    ("LYM", 0.19, None, 1.0, 4.0, "4", None),
-    ("WBC", 2.5, None, 4.0, 10.0, "2", None),
+    ("LYM", 0.19, None, 1.0, 4.0, "4", "0"),
+    ("WBC", 2.5, None, 4.0, 10.0, "2", "0"),
     # proteinuria: dipstick text, 24-hour quantity
     ("PROTDIP", None, "1+", None, None, None, "1"),
+    ("PROTDIP", None, "2+", None, None, None, "2"),
     ("PROTDIP", None, "3+", None, None, None, "2"),
+    ("PROTDIP", None, "4+", None, None, None, "3"),
     ("PROTDIP", None, "NEGATIVE", None, None, None, "0"),
-    ("PROT24H", 3.5, None, None, None, None, "3"),
-    ("PROT24H", 0.1, None, None, None, None, "0"),
+    ("PROT24H", 3.5, None, None, 0.15, None, "3"),
+    ("PROT24H", 3.49, None, None, 0.15, None, "2"),
+    ("PROT24H", 1.0, None, None, 0.15, None, "2"),
+    ("PROT24H", 0.99, None, None, 0.15, None, "1"),
+    ("PROT24H", 0.15, None, None, 0.15, None, "1"),
+    ("PROT24H", 0.14, None, None, 0.15, None, "0"),
     # not graded: no grade; no result: no grade
     ("TSH", 9.0, None, 0.4, 4.0, None, None),
     ("NEUT", None, None, 2.0, 7.5, None, None),
 ])
 def test_ctcae_grades_from_the_study_table(paramcd, aval, avalc, lo, hi, low, high):
-    df = pl.DataFrame({"PARAMCD": [paramcd], "AVAL": [aval], "AVALC": [avalc], "ANRLO": [lo], "ANRHI": [hi]},
+    assert _grades(paramcd, aval, avalc, lo, hi) == (low, high)
+
+
+def _grades(paramcd, aval, avalc, lo, hi, base=None, bnrind=None):
+    df = pl.DataFrame({"PARAMCD": [paramcd], "AVAL": [aval], "AVALC": [avalc], "ANRLO": [lo], "ANRHI": [hi],
+                       "BASE": [base], "BNRIND": [bnrind]},
                       schema={"PARAMCD": pl.String, "AVAL": pl.Float64, "AVALC": pl.String, "ANRLO": pl.Float64,
-                              "ANRHI": pl.Float64})
+                              "ANRHI": pl.Float64, "BASE": pl.Float64, "BNRIND": pl.String})
     out = derive_toxgr(df, load_grading(GRADING))
-    assert (out["ATOXGRL"].item(), out["ATOXGRH"].item()) == (low, high)
+    return out["ATOXGRL"].item(), out["ATOXGRH"].item()
+
+
+# The rows fixed or added after the comparison with admiral's atoxgr_criteria_ctcv5 (docs/labs.md).
+@pytest.mark.parametrize("paramcd, aval, lo, hi, base, bnrind, low, high", [
+    # ALT/AST with a high baseline: multiples of BASE (1 >= 1.5, 2 > 3, 3 > 5, 4 > 20); ULN 40, BASE 60
+    ("ALT", 89.0, 0.0, 40.0, 60.0, "HIGH", None, "0"),
+    ("ALT", 90.0, 0.0, 40.0, 60.0, "HIGH", None, "1"),
+    ("ALT", 180.0, 0.0, 40.0, 60.0, "HIGH", None, "1"),    # > 3 x ULN but not > 3 x BASE
+    ("ALT", 181.0, 0.0, 40.0, 60.0, "HIGH", None, "2"),
+    ("ALT", 301.0, 0.0, 40.0, 60.0, "HIGH", None, "3"),
+    ("ALT", 1201.0, 0.0, 40.0, 60.0, "HIGH", None, "4"),
+    ("ALT", 121.0, 0.0, 40.0, 30.0, "NORMAL", None, "2"),  # a normal baseline: multiples of ULN
+    ("ALT", 121.0, 0.0, 40.0, None, None, None, "2"),      # no baseline: multiples of ULN
+    ("AST", 181.0, 0.0, 40.0, 60.0, "HIGH", None, "2"),
+    # bilirubin with a high baseline (BASE 30): 1 > BASE, 2 > 1.5, 3 > 3, 4 > 10
+    ("BILI", 30.0, 0.0, 21.0, 30.0, "HIGH", None, "0"),
+    ("BILI", 31.0, 0.0, 21.0, 30.0, "HIGH", None, "1"),
+    ("BILI", 46.0, 0.0, 21.0, 30.0, "HIGH", None, "2"),
+    ("BILI", 91.0, 0.0, 21.0, 30.0, "HIGH", None, "3"),
+    ("BILI", 301.0, 0.0, 21.0, 30.0, "HIGH", None, "4"),
+    # ALP with a high baseline (BASE 200): 1 >= 2, 2 > 2.5, 3 > 5, 4 > 20
+    ("ALP", 399.0, 40.0, 130.0, 200.0, "HIGH", None, "0"),
+    ("ALP", 400.0, 40.0, 130.0, 200.0, "HIGH", None, "1"),
+    ("ALP", 501.0, 40.0, 130.0, 200.0, "HIGH", None, "2"),
+    ("ALP", 1001.0, 40.0, 130.0, 200.0, "HIGH", None, "3"),
+    ("ALP", 326.0, 40.0, 130.0, 100.0, "NORMAL", None, "2"),   # 2.5 x ULN = 325
+    # creatinine: x ULN or x baseline (BASE 60, ULN 100): 2 > 1.5 x BASE, 3 > 3 x BASE
+    ("CREAT", 90.0, 60.0, 100.0, 60.0, "NORMAL", None, "0"),
+    ("CREAT", 91.0, 60.0, 100.0, 60.0, "NORMAL", None, "2"),   # > 1.5 x 60 = 90, within the range
+    ("CREAT", 181.0, 60.0, 100.0, 60.0, "NORMAL", None, "3"),  # > 3 x BASE, < 3 x ULN
+    ("CREAT", 101.0, 60.0, 100.0, None, None, None, "1"),
+    ("CREAT", 150.0, 60.0, 100.0, None, None, None, "1"),
+    ("CREAT", 151.0, 60.0, 100.0, None, None, None, "2"),
+    # haemoglobin increased (g/L, ULN 160): 1 > ULN, 2 > ULN + 20, 3 > ULN + 40
+    ("HGB", 161.0, 120.0, 160.0, None, None, "0", "1"),
+    ("HGB", 180.0, 120.0, 160.0, None, None, "0", "1"),
+    ("HGB", 181.0, 120.0, 160.0, None, None, "0", "2"),
+    ("HGB", 201.0, 120.0, 160.0, None, None, "0", "3"),
+    # leukocytosis 3 > 100; lymphocytes increased 2 > 4, 3 > 20
+    ("WBC", 100.0, 4.0, 10.0, None, None, "0", "0"),
+    ("WBC", 100.1, 4.0, 10.0, None, None, "0", "3"),
+    ("LYM", 4.0, 1.0, 4.0, None, None, "0", "0"),
+    ("LYM", 4.1, 1.0, 4.0, None, None, "0", "2"),
+    ("LYM", 20.1, 1.0, 4.0, None, None, "0", "3"),
+    # hypermagnesaemia 1 > ULN, 3 > 1.23, 4 > 3.3 (no grade 2 in CTCAE v5)
+    ("MG", 1.1, 0.7, 1.0, None, None, "0", "1"),
+    ("MG", 1.23, 0.7, 1.0, None, None, "0", "1"),
+    ("MG", 1.24, 0.7, 1.0, None, None, "0", "3"),
+    ("MG", 3.31, 0.7, 1.0, None, None, "0", "4"),
+    # LDH 1 > ULN; hypoglycaemia 1 < LLN, 2 < 3.0, 3 < 2.2, 4 < 1.7
+    ("LDH", 251.0, 120.0, 250.0, None, None, None, "1"),
+    ("LDH", 250.0, 120.0, 250.0, None, None, None, "0"),
+    ("GLUC", 3.8, 3.9, 6.1, None, None, "1", None),
+    ("GLUC", 3.0, 3.9, 6.1, None, None, "1", None),
+    ("GLUC", 2.9, 3.9, 6.1, None, None, "2", None),
+    ("GLUC", 2.1, 3.9, 6.1, None, None, "3", None),
+    ("GLUC", 1.6, 3.9, 6.1, None, None, "4", None),
+    # INR: the absolute criteria only, on purpose (a rise over baseline is not graded)
+    ("INR", 1.2, None, None, 0.9, "NORMAL", None, "0"),
+    ("INR", 1.21, None, None, 0.9, "NORMAL", None, "1"),
+    ("INR", 1.51, None, None, 1.4, "HIGH", None, "2"),
+])
+def test_ctcae_grades_fixed_after_the_admiral_comparison(paramcd, aval, lo, hi, base, bnrind, low, high):
+    assert _grades(paramcd, aval, None, lo, hi, base, bnrind) == (low, high)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -137,6 +218,14 @@ def test_baseline_is_the_last_result_on_or_before_the_first_dose():
     assert out["CHG"].to_list() == [None, None, None, -22.0, -20.0, None, None]
     assert out["PCHG"].to_list()[3] == pytest.approx(-20.0)
     assert out["SHIFT1"].to_list() == [None, None, None, "LOW to LOW", "LOW to LOW", None, None]
+
+
+def test_baseline_grades_are_the_grades_of_the_baseline_record():
+    df = pl.DataFrame({"USUBJID": ["A", "A", "A", "B"], "PARAMCD": ["ALT"] * 4, "ABLFL": [None, "Y", None, None],
+                       "ATOXGRL": [None] * 4, "ATOXGRH": ["1", "0", "2", "0"]},
+                      schema_overrides={"ATOXGRL": pl.String})
+    out = derive_base_grades(df)
+    assert out["BTOXGRH"].to_list() == ["0", "0", "0", None] and out["BTOXGRL"].to_list() == [None] * 4
 
 
 def test_worst_grade_flags_the_first_highest_on_treatment_record():
