@@ -42,7 +42,7 @@ def history_forms(cfg: StudyConfig, rng: Streams, spec, pop, ae: pl.DataFrame, s
     if pc is not None and pc.radiotherapy_form in spec.datasets and pc.surgery_form in spec.datasets:
         errors = (_check_codes(spec, pc.radiotherapy_form, "RTSITE",
                                [*pc.head_neck_locations, *pc.palliative_location_weights], "prior_therapy locations")
-                  + _check_codes(spec, "IE", "IECRIT", [pc.reirradiation_criterion, pc.recent_radiotherapy_criterion],
+                  + _check_codes(spec, "IE", "IECRIT", [c for c in (pc.reirradiation_criterion, pc.recent_radiotherapy_criterion) if c],
                                  "prior_therapy criteria"))
         if errors:
             raise ConfigError("configuration does not match the EDC spec:\n  " + "\n  ".join(errors))

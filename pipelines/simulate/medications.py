@@ -3,7 +3,9 @@
 Models (data files of the study's ``data/`` folder):
 * medications taken before the first dose (``background_medications.csv``): each randomized
   subject takes each with its probability, started before informed consent; chronic ones
-  continue during the study (concomitant), the others end before the first dose (prior);
+  continue during the study (concomitant), the others end before the first dose (prior), after
+  ``duration_min``..``duration_max`` days when the file has those columns and the row fills them
+  (a course of prior chemotherapy), else at a uniform day before the first dose;
 * medications given for adverse events (``medication_triggers.csv``), so that they move with the
   simulated AEs: corticosteroids for grade >= 2 immune-related AEs (intravenous for grade >= 3),
   hormone replacement for endocrinopathies (levothyroxine for hypothyroidism, hydrocortisone for
@@ -82,7 +84,14 @@ def _background(cfg, rng, tables, consent, first_dose):
     start = consent[row] - (lo + np.floor(rng.random(row.size) * (hi - lo + 1)).astype(np.int64))
     ongoing = rng.random(row.size) < b["ongoing_prob"].to_numpy()[j]
     span = np.maximum(first_dose[row] - 1 - start, 1)             # a prior medication ends before the first dose
-    end = np.where(ongoing, -1, start + 1 + np.floor(rng.random(row.size) * span).astype(np.int64))
+    u = rng.random(row.size)
+    end = start + 1 + np.floor(u * span).astype(np.int64)
+    if "duration_min" in b.columns:  # a course of known length (prior chemotherapy): duration_min..max days
+        dmin = b["duration_min"].cast(pl.Float64).to_numpy()[j]
+        dmax = b["duration_max"].cast(pl.Float64).to_numpy()[j]
+        course = start + np.nan_to_num(dmin + np.floor(u * (dmax - dmin + 1)), nan=0).astype(np.int64)
+        end = np.where(np.isnan(dmin), end, np.minimum(course, first_dose[row] - 1))
+    end = np.where(ongoing, -1, end)
     med = b["med"].to_numpy()[j]
     return row, med, start, end, b["indication"].to_numpy()[j].astype(object), np.full(row.size, np.nan)
 
@@ -169,8 +178,10 @@ def build_medications(cfg: StudyConfig, rng: np.random.Generator, tables: Medica
     return form_frame(
         sidx[row], "LOG", start, spid, CMSPID=spid, CMTRT=_verbatims(cfg, rng, tables, med),
         CMINDC=pl.Series(indication, dtype=pl.String), CMAENO=aeno,
-        CMDOSE=drugs["dose"].to_numpy()[idx], CMDOSU=pl.Series(drugs["unit"].to_numpy()[idx], dtype=pl.String),
-        CMDOSFRQ=pl.Series(drugs["frequency"].to_numpy()[idx], dtype=pl.String), CMROUTE=drugs["route"].to_numpy()[idx],
+        # unit and frequency as object arrays, which form_frame builds from lists: polars does not
+        # cast an object array with many leading nulls to String
+        CMDOSE=drugs["dose"].to_numpy()[idx], CMDOSU=drugs["unit"].to_numpy()[idx],
+        CMDOSFRQ=drugs["frequency"].to_numpy()[idx], CMROUTE=drugs["route"].to_numpy()[idx],
         CMSTDAT=start, _p_CMSTDAT=D.partial_flags(rng, row.size, pd_.cm_day, pd_.cm_month),
         CMENDAT=np.where(ongoing, np.nan, end.astype(float)),
         _p_CMENDAT=D.partial_flags(rng, row.size, pd_.cm_day, pd_.cm_month),
