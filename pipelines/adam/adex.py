@@ -17,7 +17,9 @@ with at least one administration: an EX record passing the exposure filter (Sett
   when both have a time, else whole days (EXENDTC - EXSTDTC) // interval + 1, at least 1. A 96-hour
   continuous infusion of 1000 mg/m2/day (EXDOSFRQ QD) is 4000 mg/m2. Other frequencies (``ONCE``,
   none) are one dose a record;
-* dose period = AENDT - ASTDT + planned interval (``period=interval``) or + 1 (``period=days``);
+* dose period = last administration start - ASTDT + planned interval (``period=interval``) or + 1
+  (``period=days``); the last start, not AENDT, so that the end days of a multi-day infusion are
+  not counted twice (the same for single-day administrations);
 * dose intensity = cumulative dose / dose period x ``per`` (days; ``cycle``: the planned interval);
 * relative dose intensity (%) = 100 x cumulative dose / (planned dose x dose period / planned
   interval): the doses given against the doses the schedule plans over the same time (a loading
@@ -111,7 +113,8 @@ def summarise_exposure(ex: pl.DataFrame, exposure_filter: str | pl.Expr, by: Seq
              .filter(pl.col("_ST").is_not_null())
              .with_columns(pl.col("PARCAT1").str.to_uppercase().alias("_DRUG")))
     aggs = [pl.col("PARCAT1").first(), pl.col("_ST").min().alias("ASTDT"),
-            pl.coalesce("_EN", "_ST").max().alias("AENDT"), pl.len().cast(pl.Int64).alias("DOSES"),
+            pl.coalesce("_EN", "_ST").max().alias("AENDT"), pl.col("_ST").max().alias("_LASTST"),
+            pl.len().cast(pl.Int64).alias("DOSES"),
             pl.col("_ST").n_unique().cast(pl.Int64).alias("CYCLES"), pl.col("EXDOSE").sum().alias("CUMDOSE"),
             pl.col("EXDOSU").drop_nulls().first().alias("DOSU"), pl.col("EXDOSU").drop_nulls().n_unique().alias("NDOSU"),
             pl.col("EXDOSE").null_count().alias("_NODOSE")]
@@ -139,7 +142,9 @@ def count_records(frame: pl.DataFrame, source: str, condition: str, parent: pl.D
 
 
 def _period(p: ExposureParameter) -> pl.Expr:
-    span = (pl.col("AENDT") - pl.col("ASTDT")).dt.total_days()
+    # from the first to the last administration's start: a multi-day infusion's end days are
+    # inside its own interval (a 96-hour infusion every 21 days covers 21 days, not 24)
+    span = (pl.col("_LASTST") - pl.col("ASTDT")).dt.total_days()
     return span + (pl.col("PLINTD") if p.param_dict.get("period", "interval") == "interval" else 1)
 
 
