@@ -190,3 +190,45 @@ def test_a_fluorouracil_infusion_is_one_administration_of_four_daily_doses(adex)
     assert unit["CUMDOSE"] == "mg/m2"
     # dose intensity per week over the dose period (28 + 21 days)
     assert value["DOSEINT"] == pytest.approx(6700 / 49 * 7)
+
+
+# ----------------------------------------------------------------------------- this study's CM/PR edit checks
+from pipelines.editchecks import load_edit_checks, run_edit_checks  # noqa: E402
+
+from tests.editchecks.study import CUT, S1, changed, frames  # noqa: E402
+
+SDTM = load_spec(STUDY.spec("sdtm"))
+CHECKS = load_edit_checks(STUDY.spec("sdtm"))
+PRIOR_CISPLATIN = {"USUBJID": S1, "CMTRT": "Cisplatin", "CMDECOD": "CISPLATIN", "CMCLASCD": "L01XA",
+                   "CMCAT": "PRIOR AND CONCOMITANT MEDICATION", "CMSTDTC": "2025-02-01", "CMENDTC": "2025-03-15"}
+# ST-001 is randomized on 2026-01-15 (tests/editchecks/study.py)
+CM_PR_CASES = [
+    # (check, edits, fires on the edited record)
+    ("CM06", [("CM", None, {**PRIOR_CISPLATIN, "CMSTDTC": "2025-06-01", "CMENDTC": "2025-07-20"})], True),  # 179 days
+    # a partial end: certainly within 6 months only if its earliest day is (2025-08: at most 167 days)
+    ("CM06", [("CM", None, {**PRIOR_CISPLATIN, "CMSTDTC": "2025-06-01", "CMENDTC": "2025-08"})], True),
+    ("CM06", [("CM", None, {**PRIOR_CISPLATIN, "CMSTDTC": "2025-06-01", "CMENDTC": "2025-07"})], False),  # up to 198
+    ("CM06", [("CM", None, PRIOR_CISPLATIN)], False),                                   # ended 10 months before
+    ("CM06", [("CM", None, {**PRIOR_CISPLATIN, "CMCLASCD": "L01FE", "CMDECOD": "CETUXIMAB",
+                            "CMSTDTC": "2025-01-01", "CMENDTC": "2025-02-15"})], False),  # prior cetuximab: allowed
+    ("CM06", [("CM", None, {**PRIOR_CISPLATIN, "CMCLASCD": "H02AB", "CMDECOD": "PREDNISONE",
+                            "CMSTDTC": "2025-12-01", "CMENDTC": "2026-01-10"})], False),  # not anticancer
+    ("PR04", [("PR", 1, {"PRSTDTC": "2025-12-20", "PRENDTC": "2026-01-05"})], True),    # 10 days before
+    ("PR04", [("PR", 1, {"PRSTDTC": "2025-12-10", "PRENDTC": "2025-12-30"})], False),   # 16 days before
+]
+
+
+@pytest.mark.parametrize("check_id, edits, fires", CM_PR_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CM_PR_CASES)])
+def test_this_studys_cm_and_pr_checks(check_id, edits, fires):
+    data = changed(SDTM, *edits)
+    findings = run_edit_checks(CHECKS, data, data_cut=CUT).filter(pl.col("check_id") == check_id)
+    ds, row, _ = edits[0]
+    record = (row if row is not None else data[ds].height - 1) + 1
+    assert findings.select("dataset", "record").rows() == ([(ds, record)] if fires else [])
+
+
+def test_the_clean_study_passes_this_studys_checks_and_the_default_studys_criteria_are_absent():
+    assert run_edit_checks(CHECKS, frames(SDTM), data_cut=CUT).height == 0
+    ids = {c.id for c in CHECKS.checks}
+    assert {"CM04", "CM05", "CM06", "PR01", "PR04", "PR05"} <= ids
+    assert not {"PR02", "PR03"} & ids  # re-irradiation / recent radiotherapy: not criteria of this study

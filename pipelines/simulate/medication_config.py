@@ -47,6 +47,9 @@ class PriorTherapy(_Model):
     radiotherapy_form: str = "RT"
     surgery_form: str = "SURG"
     surgery_file: str
+    # systemic therapy with the curative radiotherapy (pipelines.simulate.prior_systemic), recorded
+    # on the medications form; none: no such course
+    systemic_file: str | None = None
     radiotherapy_prob: float = Field(ge=0, le=1)
     definitive_dose_gy: float = Field(gt=0)
     adjuvant_dose_gy: float = Field(gt=0)

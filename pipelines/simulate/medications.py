@@ -3,15 +3,16 @@
 Models (data files of the study's ``data/`` folder):
 * medications taken before the first dose (``background_medications.csv``): each randomized
   subject takes each with its probability, started before informed consent; chronic ones
-  continue during the study (concomitant), the others end before the first dose (prior), after
-  ``duration_min``..``duration_max`` days when the file has those columns and the row fills them
-  (a course of prior chemotherapy), else at a uniform day before the first dose;
+  continue during the study (concomitant), the others end before the first dose (prior);
 * medications given for adverse events (``medication_triggers.csv``), so that they move with the
   simulated AEs: corticosteroids for grade >= 2 immune-related AEs (intravenous for grade >= 3),
   hormone replacement for endocrinopathies (levothyroxine for hypothyroidism, hydrocortisone for
   adrenal insufficiency), anti-hypertensives for grade >= 2 hypertension, antiemetics for nausea
   and vomiting, transfusions for anaemia and thrombocytopenia, antibiotics for infections,
   analgesics for pain; the AE's number and verbatim term go on the form (CMAENO, CMINDC);
+* systemic therapy given with the curative radiotherapy of the locally advanced disease
+  (:mod:`pipelines.simulate.prior_systemic`, when ``prior_therapy.systemic_file`` is configured):
+  its courses are passed in (``prior``) and recorded here as prior medications;
 * how each is given (``medications.csv``: route, dose, unit, frequency) and written
   (``medication_verbatims.csv``: generic and trade names, with case variation);
 * no record starts after the subject's death or drop-out; a medication still taken at the end of
@@ -84,14 +85,7 @@ def _background(cfg, rng, tables, consent, first_dose):
     start = consent[row] - (lo + np.floor(rng.random(row.size) * (hi - lo + 1)).astype(np.int64))
     ongoing = rng.random(row.size) < b["ongoing_prob"].to_numpy()[j]
     span = np.maximum(first_dose[row] - 1 - start, 1)             # a prior medication ends before the first dose
-    u = rng.random(row.size)
-    end = start + 1 + np.floor(u * span).astype(np.int64)
-    if "duration_min" in b.columns:  # a course of known length (prior chemotherapy): duration_min..max days
-        dmin = b["duration_min"].cast(pl.Float64).to_numpy()[j]
-        dmax = b["duration_max"].cast(pl.Float64).to_numpy()[j]
-        course = start + np.nan_to_num(dmin + np.floor(u * (dmax - dmin + 1)), nan=0).astype(np.int64)
-        end = np.where(np.isnan(dmin), end, np.minimum(course, first_dose[row] - 1))
-    end = np.where(ongoing, -1, end)
+    end = np.where(ongoing, -1, start + 1 + np.floor(rng.random(row.size) * span).astype(np.int64))
     med = b["med"].to_numpy()[j]
     return row, med, start, end, b["indication"].to_numpy()[j].astype(object), np.full(row.size, np.nan)
 
@@ -156,12 +150,19 @@ def _verbatims(cfg, rng, tables, med: np.ndarray) -> np.ndarray:
 
 def build_medications(cfg: StudyConfig, rng: np.random.Generator, tables: MedicationTables, ae: pl.DataFrame,
                       sidx: np.ndarray, consent: np.ndarray, first_dose: np.ndarray, data_end: np.ndarray,
-                      cut_day: int) -> pl.DataFrame:
+                      cut_day: int, prior: tuple | None = None) -> pl.DataFrame:
     """The CONMED form (internal frame) of the randomized subjects ``sidx`` (screened indices),
-    from their AEs (the AE form's internal frame) and dates (arrays aligned with ``sidx``)."""
-    row_of = np.full(int(max(sidx.max(initial=0), ae["_sidx"].max() or 0)) + 1, -1, dtype=np.int64)
+    from their AEs (the AE form's internal frame) and dates (arrays aligned with ``sidx``);
+    ``prior``: (screened index, med, start, end, indication) of prior systemic therapy courses
+    (:func:`pipelines.simulate.prior_systemic.prior_systemic_courses`), kept for randomized subjects."""
+    top = max(sidx.max(initial=0), ae["_sidx"].max() or 0, prior[0].max(initial=0) if prior else 0)
+    row_of = np.full(int(top) + 1, -1, dtype=np.int64)
     row_of[sidx] = np.arange(sidx.size)
     parts = [_background(cfg, rng, tables, consent, first_dose), _for_adverse_events(cfg, rng, tables, ae, row_of)]
+    if prior is not None:
+        p_row = row_of[prior[0]]
+        ok = p_row >= 0
+        parts.append((p_row[ok], *(a[ok] for a in prior[1:]), np.full(int(ok.sum()), np.nan)))
     row, med, start, end, indication, aeno = (np.concatenate([p[i] for p in parts]) for i in range(6))
     keep = start < data_end[row]                      # nothing recorded after death or drop-out
     row, med, start, end, indication, aeno = row[keep], med[keep], start[keep], end[keep], indication[keep], aeno[keep]
