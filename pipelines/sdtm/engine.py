@@ -472,4 +472,17 @@ def build_domains(
     # extract stands in for the run values (TS DCUTDTC ...), and nothing is cut.
     builder = _Builder(raw, spec, mappings, data_cut if data_cut is not None else infer_data_cut(raw), data_cut is not None)
     builder.pending_results = set(wanted)
-    return {d: builder.result(d) for d in wanted}
+    # the largest first: a dataset's working frames are at their peak while it is built, so the
+    # peak is lowest when the big ones are built before the results of the others pile up
+    results = {d: builder.result(d) for d in sorted(wanted, key=lambda d: -_input_weight(mappings.mapping(d), raw))}
+    return {d: results[d] for d in wanted}
+
+
+def _input_weight(m: DomainMapping, raw: Mapping[str, pl.DataFrame]) -> int:
+    """Rough size of what a mapping works on: its raw forms' bytes, times the columns unpivoted."""
+    total = 0
+    for s in m.sources:
+        frame = raw.get(s.form) if s.form else None
+        if frame is not None:
+            total += frame.estimated_size() * (len(s.unpivot.columns) if s.unpivot is not None else 1)
+    return total
