@@ -29,6 +29,9 @@ import warnings
 from pathlib import Path
 
 
+EVENT_BATCH_SIZE = 1000  # events Dagster may hand the event log at once (see run())
+
+
 class SetupError(Exception):
     """A usage or set-up problem: printed as ``error: ...``, exit status 2."""
 
@@ -75,6 +78,10 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="print every Dagster event (DEBUG)")
     args = parser.parse_args(argv)
 
+    # Dagster sends a run's planned-materialization and planned-check events (one per asset and
+    # check, 219 for the default study) as one batch; stored in one transaction when batching is
+    # on (pipelines.defs.storage), instead of one each.
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")  # beta/preview notices
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from .defs.executors import ExecutorChoiceError, select_executor
