@@ -13,9 +13,10 @@ import copy
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-import pandera.polars as pa
 import polars as pl
-from pandera.api.polars.types import PolarsData
+
+from .pandera_polars import pa  # pandera.polars, imported without pandas (see there)  # isort: skip
+from pandera.api.polars.types import PolarsData  # after it  # isort: skip
 
 from . import datatypes
 from .model import Dataset, Spec, ValueLevel, Variable, WhereClause
