@@ -73,7 +73,7 @@ XPT_SHA256 = "cdisc:xpt_sha256"
 
 
 def write_parquet_atomic(df: pl.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
-    atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False, metadata=metadata or None))
+    atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False, compression="lz4", metadata=metadata or None))
 
 
 def frame_written_to(store_dir: str | Path, key: dg.AssetKey, partition: str | None, xpt_sha256: str) -> pl.DataFrame | None:

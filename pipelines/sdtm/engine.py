@@ -20,6 +20,8 @@ counted in the reconciliation (mapped, or excluded with the reason the mapping s
 
 from __future__ import annotations
 
+import collections
+
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
@@ -93,6 +95,15 @@ def _apply_when(call: RuleCall, mapped: Mapped) -> Mapped:
     return Mapped(pl.when(cond).then(mapped.expr).otherwise(None), bad, mapped.message)
 
 
+def _node(domain: str, stage: str) -> tuple[str, str]:
+    return domain.upper(), "base" if stage == "base" else "final"
+
+
+def _input_key(s: Source) -> tuple | None:
+    """The cache key of a source's input (a raw form or domain stage with its joins)."""
+    return (s.form, s.domain, s.stage, repr(s.joins)) if (s.form or s.domain) else None
+
+
 class _Builder:
     def __init__(self, raw: Mapping[str, pl.DataFrame], spec: Spec, mappings: MappingSet, data_cut: dt.date | None,
                  apply_cut: bool = True):
@@ -109,12 +120,25 @@ class _Builder:
         self.cut_report: dict[str, pl.DataFrame] = {}
         self.active: list[tuple[str, str]] = []
         self.inputs: dict[tuple, pl.DataFrame] = {}
+        # how many sources read each input: an input is dropped from the cache after its last
+        # reader (a cached domain stage would otherwise outlive the stage itself)
+        self.input_readers = collections.Counter(
+            k for dm in mappings.domains.values() for s in dm.sources if (k := _input_key(s)) is not None)
         # base stages another dataset reads; the others are dropped once their final stage exists
         # (at 78,000 subjects keeping every base stage doubles the memory of the build)
         deps = [dep for dm in mappings.domains.values() for dep in dm.domain_dependencies()]
         self.base_needed = {d for d, stage in deps if stage == "base"}
         # final stages another dataset reads; the others are dropped once their result is taken
         self.final_needed = {d for d, stage in deps if stage != "base"}
+        # who still reads each kept stage: a stage is dropped as soon as its last reader's final
+        # stage is built (a domain reads its own base; a final stage also waits for its result)
+        self.readers: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+        for name, dm in mappings.domains.items():
+            for dep, stage in dm.domain_dependencies():
+                self.readers[_node(dep, stage)].add(name.upper())
+        for d in self.base_needed:
+            self.readers[(d, "base")].add(d)
+        self.pending_results: set[str] = set()
         self.context_values = {
             "studyid": mappings.study.studyid,
             "data_cut": data_cut.isoformat() if data_cut else None,
@@ -137,9 +161,28 @@ class _Builder:
             store[domain] = self._build_base(domain) if stage == "base" else self._build_final(domain)
         finally:
             self.active.pop()
-        if stage == "final" and domain not in self.base_needed:
-            self.base.pop(domain, None)
-        return store[domain]
+        built = store[domain]
+        if stage == "final":
+            if domain not in self.base_needed:
+                self.base.pop(domain, None)
+            self._done_reading(domain)
+        return built
+
+    def _done_reading(self, reader: str) -> None:
+        """``reader``'s final stage is built: the stages it read may go if nobody else needs them."""
+        nodes = {_node(d, s) for d, s in self.mappings.domains[reader].domain_dependencies()} | {(reader, "base")}
+        for node in nodes:
+            readers = self.readers.get(node)
+            if readers is None or reader not in readers:
+                continue
+            readers.discard(reader)
+            self._drop_if_unread(node)
+
+    def _drop_if_unread(self, node: tuple[str, str]) -> None:
+        domain, stage = node
+        if self.readers.get(node) or (stage == "final" and domain in self.pending_results):
+            return
+        (self.base if stage == "base" else self.final).pop(domain, None)
 
     def _ctx(self, m: DomainMapping, call: RuleCall) -> RuleContext:
         return RuleContext(
@@ -156,11 +199,12 @@ class _Builder:
         return self.raw[form]
 
     def _source_input(self, m: DomainMapping, s: Source) -> pl.DataFrame:
-        key = (s.form, s.domain, s.stage, repr(s.joins)) if (s.form or s.domain) else None
-        if key is not None and key in self.inputs:
-            return self.inputs[key]
-        df = self._read_source(m, s)
-        if key is not None:
+        key = _input_key(s)
+        if key is None:
+            return self._read_source(m, s)
+        df = self.inputs.pop(key) if key in self.inputs else self._read_source(m, s)
+        self.input_readers[key] -= 1
+        if self.input_readers[key] > 0:
             self.inputs[key] = df
         return df
 
@@ -390,8 +434,11 @@ class _Builder:
         ) if rows else _empty(RECON_SCHEMA)
         found = self.issues.get(domain) or []
         issues = pl.concat(found).cast(FAILURE_SCHEMA) if found else empty_failures()
+        self.pending_results.discard(domain)
         if domain not in self.final_needed:
             self.final.pop(domain, None)  # the result keeps the columns it needs, not the working ones
+        else:
+            self._drop_if_unread((domain, "final"))
         cut = self.cut_report.get(domain)
         return DomainResult(dataset=domain, data=data, trace=trace, recon=recon, issues=issues,
                             cut=cut if cut is not None else pl.DataFrame(schema=CUT_SCHEMA))
@@ -424,4 +471,5 @@ def build_domains(
     # The data-cut rules apply with a declared cut only; without one the latest date of the
     # extract stands in for the run values (TS DCUTDTC ...), and nothing is cut.
     builder = _Builder(raw, spec, mappings, data_cut if data_cut is not None else infer_data_cut(raw), data_cut is not None)
+    builder.pending_results = set(wanted)
     return {d: builder.result(d) for d in wanted}

@@ -59,32 +59,41 @@ def derive_epoch(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.Dat
     (the end of participation). With ``keep_existing`` a value set by the source (e.g.
     hard-coded) is kept."""
     se = ctx.other(p.get("domain", "SE"), "final")
-    elements = (
-        se.select(
-            "USUBJID",
-            compute_dtc_date(pl.col("SESTDTC")).alias("_start"),
-            compute_dtc_date(pl.col("SEENDTC")).alias("_end"),
-            pl.col("EPOCH").alias("_epoch"),
-        )
-        .filter(pl.col("_start").is_not_null())
-        .sort("_start")
-        .with_row_index("_el")
-    )
+    elements = se.select(
+        "USUBJID",
+        compute_dtc_date(pl.col("SESTDTC")).alias("_start"),
+        compute_dtc_date(pl.col("SEENDTC")).alias("_end"),
+        pl.col("EPOCH").alias("_epoch"),
+    ).filter(pl.col("_start").is_not_null())
     first, last = compute_dtc_period(pl.col(p["date"]))
-    base = df.select("USUBJID", first.alias("_lo"), last.alias("_hi")).with_row_index("_row")
+    # One integer key per (subject, day), so that the as-of join needs no ``by`` on a string
+    # column (several times faster on millions of records): subject code in the high bits.
+    subjects = pl.concat([elements.get_column("USUBJID"), df.get_column("USUBJID")]).drop_nulls().unique()
+    code = pl.col("USUBJID").cast(pl.Enum(subjects)).to_physical().cast(pl.Int64)
+
+    def key(day: pl.Expr) -> pl.Expr:
+        return pl.col("_s") * (1 << 32) + (day.cast(pl.Int32).cast(pl.Int64) + (1 << 31))
+
+    base = df.select(code.alias("_s"), first.alias("_lo"), last.alias("_hi")).with_row_index("_row")
+    elements = (elements.with_columns(code.alias("_s")).with_columns(key(pl.col("_start")).alias("_k"))
+                .sort("_k").with_row_index("_el"))
     # a period ends at the latest at the end of the subject's last element: the end of
     # participation, after which no record of the subject is dated
-    final = elements.group_by("USUBJID").agg(pl.col("_end").sort_by("_start").last().alias("_last"))
-    dated = (base.filter(pl.col("_lo").is_not_null() & pl.col("USUBJID").is_not_null())
-             .join(final, on="USUBJID", how="left")
+    final = elements.group_by("_s").agg(pl.col("_end").sort_by("_start").last().alias("_last"))
+    dated = (base.filter(pl.col("_lo").is_not_null() & pl.col("_s").is_not_null())
+             .join(final, on="_s", how="left")
              .with_columns(pl.when(pl.col("_last").is_null()).then(pl.col("_hi"))
                            .otherwise(pl.min_horizontal("_hi", pl.max_horizontal("_lo", "_last"))).alias("_hi")))
+    right = elements.select("_k", "_el", pl.col("_s").alias("_es"), "_end", "_epoch")
 
     def element_of(day: str) -> pl.DataFrame:
-        hit = dated.select("_row", "USUBJID", pl.col(day).alias("_d")).sort("_d").join_asof(
-            elements, left_on="_d", right_on="_start", by="USUBJID", strategy="backward", check_sortedness=False)
-        inside = pl.col("_end").is_null() | (pl.col("_d") <= pl.col("_end"))
-        return hit.select("_row", pl.when(inside).then(pl.col("_el")).alias(f"_el{day}"), pl.col("_epoch").alias(f"_ep{day}"))
+        hit = (dated.select("_row", "_s", pl.col(day).alias("_d"), key(pl.col(day)).alias("_k"))
+               .sort("_k")
+               .join_asof(right, on="_k", strategy="backward", check_sortedness=False))
+        same = pl.col("_es") == pl.col("_s")
+        inside = same & (pl.col("_end").is_null() | (pl.col("_d") <= pl.col("_end")))
+        return hit.select("_row", pl.when(inside).then(pl.col("_el")).alias(f"_el{day}"),
+                          pl.when(same).then(pl.col("_epoch")).alias(f"_ep{day}"))
 
     both = element_of("_lo").join(element_of("_hi"), on="_row")
     hit = both.select("_row", pl.when(pl.col("_el_lo") == pl.col("_el_hi")).then(pl.col("_ep_lo")).alias("_new"))
