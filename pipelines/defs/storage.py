@@ -72,7 +72,7 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
     def _one_transaction(self):
         """Every statement of the events stored inside shares one connection and transaction
         (committed at the end, rolled back whole on an error)."""
-        if getattr(_SCOPE, "conn", None) is not None:
+        if getattr(_SCOPE, "conn", None) is not None:  # already inside one (a batch, or another storage's)
             yield
             return
         with self._connect() as conn:

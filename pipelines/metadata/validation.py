@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import polars as pl
-
-from .pandera_polars import pa  # pandera.polars, imported without pandas (see there)  # isort: skip
-from pandera.api.polars.types import PolarsData  # after it  # isort: skip
+from .pandera_polars import pa  # isort: skip  (pandera.polars imported without pandas: see there)
+from pandera.api.polars.types import PolarsData  # isort: skip  (after it)
 
 from . import datatypes
 from .model import Dataset, Spec, ValueLevel, Variable, WhereClause
