@@ -134,3 +134,25 @@ def test_a_failing_event_leaves_nothing_half_stored(tmp_path, monkeypatch):
         assert len(log.get_records_for_run("r1").records) == 2
     finally:
         log.dispose()
+
+
+def test_an_existing_partition_is_remembered_briefly_and_a_deleted_one_forgotten(tmp_path, monkeypatch):
+    log = storage.PooledSqliteEventLogStorage(str(tmp_path))
+    other = ConsolidatedSqliteEventLogStorage(str(tmp_path))  # another process's view of the same file
+    try:
+        assert not log.has_dynamic_partition("cuts", "2029-07-31")
+        other.add_dynamic_partitions("cuts", ["2029-07-31"])
+        assert log.has_dynamic_partition("cuts", "2029-07-31")  # a "no" is never remembered
+        asked = []
+        monkeypatch.setattr(ConsolidatedSqliteEventLogStorage, "has_dynamic_partition",
+                            lambda self, name, key: asked.append(key) or False)
+        assert log.has_dynamic_partition("cuts", "2029-07-31") and not asked  # remembered
+        monkeypatch.setattr(storage, "PARTITION_SECONDS", 0.0)
+        assert not log.has_dynamic_partition("cuts", "2029-07-31") and asked  # asked again once it is old
+        monkeypatch.undo()
+        assert log.has_dynamic_partition("cuts", "2029-07-31")
+        log.delete_dynamic_partition("cuts", "2029-07-31")
+        assert not log.has_dynamic_partition("cuts", "2029-07-31")  # deleted here: forgotten at once
+    finally:
+        log.dispose()
+        other.dispose()

@@ -11,7 +11,10 @@ its own connection checkout and transaction (the event row, the asset index and 
 execution row): here they share one transaction per event, and a batch of events (Dagster's
 planned-materialization and planned-check events of a run, sent as one batch when
 ``DAGSTER_EVENT_BATCH_SIZE`` is set, as ``python -m pipelines run`` does) shares one transaction,
-so a reader sees an event whole or not at all, as before. Only the connection handling differs;
+so a reader sees an event whole or not at all, as before. Dagster asks whether the run's data-cut
+partition exists several hundred times a run (every input, output and check result); a "yes" is
+remembered for :data:`PARTITION_SECONDS` (a partition deleted by another process is seen gone
+that much later at most; one deleted through this storage at once). Only the connection handling differs;
 the schema, queries and migrations are Dagster's own. The production profile uses PostgreSQL and
 does not use this class.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from contextlib import contextmanager
 
 from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import (
@@ -32,6 +36,8 @@ from sqlalchemy.pool import QueuePool
 _ENGINES: dict = {}
 _TABLES: set = set()  # (pid, database, table) known to exist
 _SCOPE = threading.local()  # .conn: the connection of the event(s) this thread is storing
+_PARTITIONS: dict = {}  # (pid, database, partitions definition, key) -> when it was last seen to exist
+PARTITION_SECONDS = 10.0
 
 
 def _engine(conn_string: str):
@@ -104,7 +110,25 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
             _TABLES.add(key)
         return found
 
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        key = (os.getpid(), self._conn_string, partitions_def_name, partition_key)
+        seen = _PARTITIONS.get(key)
+        if seen is not None and time.monotonic() - seen < PARTITION_SECONDS:
+            return True
+        found = super().has_dynamic_partition(partitions_def_name, partition_key)
+        if found:
+            _PARTITIONS[key] = time.monotonic()
+        else:
+            _PARTITIONS.pop(key, None)
+        return found
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        _PARTITIONS.pop((os.getpid(), self._conn_string, partitions_def_name, partition_key), None)
+        super().delete_dynamic_partition(partitions_def_name, partition_key)
+
     def dispose(self):
+        for key in [k for k in _PARTITIONS if k[:2] == (os.getpid(), self._conn_string)]:
+            _PARTITIONS.pop(key, None)
         for key in [k for k in _TABLES if k[:2] == (os.getpid(), self._conn_string)]:
             _TABLES.discard(key)
         engine = _ENGINES.pop((os.getpid(), self._conn_string), None)
