@@ -226,9 +226,10 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                 write_reconciliation({n: results[n] for n in selected}, layer.path)
                 atomic_write(layer.path / EDIT_CHECKS_FILE, lambda tmp: findings.write_csv(tmp))
                 upstream = {a: rec["run_id"] for a, rec in inputs.items()}
+                read_by = {n: {f"raw__{f.lower()}" for f in forms_read(mappings_now, n)} for n in selected}
                 write_layer_evidence(layer.path, "sdtm", [
                     build_record(asset_key(n).to_user_string(), context.run.run_id, common_delivery(inputs),
-                                 {a: run for a, run in upstream.items() if a in {f"raw__{f.lower()}" for f in forms_read(mappings_now, n)}})
+                                 {a: run for a, run in upstream.items() if a in read_by[n]})
                     for n in selected], read_layer_evidence(layer.path)["assets"])
                 layer.commit()
         for name, key, data, md, spec_failures, cross, edit, passed in events:

@@ -13,9 +13,9 @@ import copy
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-import pandera.polars as pa
 import polars as pl
-from pandera.api.polars.types import PolarsData
+from .pandera_polars import pa  # isort: skip  (pandera.polars imported without pandas: see there)
+from pandera.api.polars.types import PolarsData  # isort: skip  (after it)
 
 from . import datatypes
 from .model import Dataset, Spec, ValueLevel, Variable, WhereClause
@@ -248,10 +248,11 @@ def conforms(df: pl.DataFrame, schema: pa.DataFrameSchema) -> bool | None:
     if set(df.columns) != set(columns) and schema.strict:
         return False
     exprs: list[pl.Expr] = []
+    df_schema = df.schema
     for i, (name, column) in enumerate(schema.columns.items()):
-        if name not in df.columns:
+        if name not in df_schema:
             return False
-        if df.schema[name] != column.dtype.type:
+        if df_schema[name] != column.dtype.type:
             return False
         if not column.nullable:
             exprs.append(pl.col(name).is_not_null().all().alias(f"n{i}"))
