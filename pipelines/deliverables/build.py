@@ -104,6 +104,7 @@ def publish_define(
     """
     t0 = time.perf_counter()
     directory = Path(directory)
+    source = frames
     package = load_package(spec, directory, inline_bytes, frames)
     if not package.facts:
         raise NothingToDescribe(f"{directory}: no XPT files to describe")
@@ -122,16 +123,22 @@ def publish_define(
     doc = parse_define(data)
     frames = dict(package.frames)
     to_read = []
-    for name, cols in columns_to_check(doc).items():
+    for name, cols in columns_to_check(doc, package.facts).items():
         f = package.facts.get(name)
         if f is None:
             continue
         have = frames.get(name)
         present = [c for c in cols if c in f.names]
         if have is None or not set(present) <= set(have.columns):
-            to_read.append((name, f, cols))
+            to_read.append((name, f, present))
+
+    def values(item: tuple) -> pl.DataFrame:
+        name, f, present = item
+        got = written_frame(source, name, f)
+        return got.select(present or got.columns[:1]) if got is not None else read_columns(f, present)
+
     with ThreadPoolExecutor(max_workers=JSON_WORKERS) as pool:
-        for (name, _, _), frame in zip(to_read, pool.map(lambda t: read_columns(t[1], t[2]), to_read)):
+        for (name, _, _), frame in zip(to_read, pool.map(values, to_read)):
             frames[name] = frame
     consistency = check_define_against_xpt(doc, package.facts, frames)
     t3 = time.perf_counter()

@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 
 import polars as pl
 
+from ..metadata import datatypes
 from ..metadata.model import Spec
 from ..xpt.facts import NotAsWritten, XptFacts, as_written, find_xpts, read_all, read_columns, read_xpt_facts
 
@@ -56,8 +57,10 @@ class PackageData:
         return max(stamps) if stamps else None
 
 
-def needed_columns(spec: Spec, dataset: str) -> list[str]:
-    """Columns of ``dataset`` whose values the define or its checks need."""
+def needed_columns(spec: Spec, dataset: str, facts: XptFacts | None = None) -> list[str]:
+    """Columns of ``dataset`` whose values the define or its checks need (with ``facts``, also
+    the character variables of a patterned data type, whose values the define-vs-XPT check
+    matches: :func:`.consistency.columns_to_check`)."""
     if dataset not in spec.datasets:
         return [SUBJECT]
     ds = spec.dataset(dataset)
@@ -67,6 +70,10 @@ def needed_columns(spec: Spec, dataset: str) -> list[str]:
             cols.append(v.name)
         if v.data_type in ("float", "double", "decimal") and v.significant_digits is None:
             cols.append(v.name)
+        if facts is not None and v.data_type in datatypes.PATTERNS:
+            col = facts.column(v.name)
+            if col is not None and col.type == "Char":
+                cols.append(v.name)
     for vl in spec.value_level_for(ds.name):
         cols.append(vl.variable)
         clause = spec.where_clauses.get(vl.where_clause)
@@ -110,7 +117,7 @@ def load_package(
         got = written_frame(frames, name, f)
         if small:
             return got if got is not None else read_all(f)
-        cols = needed_columns(spec, name)
+        cols = needed_columns(spec, name, f)
         if got is None:
             return read_columns(f, cols)
         return got.select([c for c in cols if c in got.columns] or got.columns[:1])
