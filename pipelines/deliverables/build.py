@@ -34,7 +34,7 @@ from .dataset_json import (
 )
 from .define import DefineOptions, build_define, define_bytes, package_kind
 from .io import write_bytes_atomic
-from .package import INLINE_BYTES, FrameSource, PackageData, load_package, written_frame
+from .package import INLINE_BYTES, FrameSource, PackageData, load_package, written_columns, written_frame
 from .render import render_define_html, write_stylesheet
 from .resources import dataset_json_schema, dataset_ndjson_schema
 from .consistency import check_define_against_xpt, columns_to_check
@@ -134,8 +134,8 @@ def publish_define(
 
     def values(item: tuple) -> pl.DataFrame:
         name, f, present = item
-        got = written_frame(source, name, f)
-        return got.select(present or got.columns[:1]) if got is not None else read_columns(f, present)
+        got = written_columns(source, name, f, present)
+        return got if got is not None else read_columns(f, present)
 
     with ThreadPoolExecutor(max_workers=JSON_WORKERS) as pool:
         for (name, _, _), frame in zip(to_read, pool.map(values, to_read)):

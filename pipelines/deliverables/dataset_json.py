@@ -295,23 +295,30 @@ def write_dataset_json(
     """
     issues: list[str] = []
     written = 0
-    with atomic_open(path, "w") as out, (atomic_open(ndjson_path, "w") if ndjson_path else _null()) as nd:
-        out.write(_header_text(meta))
+    # Binary files: the rows go from polars to the file as UTF-8 bytes (no Python text round trip).
+    with atomic_open(path, "wb") as out, (atomic_open(ndjson_path, "wb") if ndjson_path else _null()) as nd:
+        out.write(_header_text(meta).encode("utf-8"))
         if nd is not None:
-            nd.write(json.dumps(meta.header(), ensure_ascii=False, separators=(",", ":")) + "\n")
+            nd.write((json.dumps(meta.header(), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
         first = True
         for chunk in _source(facts, frame, chunk_rows):
             rows = encode_rows(chunk, meta, issues)
-            out.write(("\n" if first else ",\n") + rows.str.join(",\n").item())
+            out.write(b"\n" if first else b",\n")
+            out.write(_joined(rows, ",\n"))
             if nd is not None:
-                nd.write(rows.str.join("\n").item() + "\n")
+                nd.write(_joined(rows, "\n") + b"\n")
             first = False
             written += chunk.height
-        out.write("\n  ]\n}\n" if not first else "]\n}\n")
+        out.write(b"\n  ]\n}\n" if not first else b"]\n}\n")
         if written != meta.records:
             raise ValueError(f"{facts.path.name}: {written} rows read for Dataset-JSON, {meta.records} expected")
     return DatasetJsonWritten(path=Path(path), records=written, ndjson_path=Path(ndjson_path) if ndjson_path else None,
                               issues=tuple(dict.fromkeys(issues)))
+
+
+def _joined(rows: pl.Series, separator: str) -> bytes:
+    """The row texts joined by ``separator``, as UTF-8 bytes."""
+    return rows.str.join(separator).cast(pl.Binary).item()
 
 
 class _null:

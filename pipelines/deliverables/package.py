@@ -100,6 +100,26 @@ def written_frame(source: FrameSource | None, name: str, facts: XptFacts) -> pl.
         return None
 
 
+def written_columns(source: FrameSource | None, name: str, facts: XptFacts, columns: list[str]) -> pl.DataFrame | None:
+    """``columns`` (those the file has; else its first) of ``facts``' file from ``source``, as
+    :func:`written_frame`; a source with a ``scan(name, path)`` method giving a LazyFrame is
+    read for those columns only."""
+    if source is None:
+        return None
+    present = [c for c in dict.fromkeys(columns) if c in facts.names] or facts.names[:1]
+    scan = getattr(source, "scan", None)
+    if scan is None:
+        got = written_frame(source, name, facts)
+        return got.select(present) if got is not None else None
+    lazy = scan(name, facts.path)
+    if lazy is None:
+        return None
+    try:
+        return as_written(lazy, facts).select(present).collect()
+    except (NotAsWritten, FileNotFoundError):  # not the frame, or no longer stored: read the file
+        return None
+
+
 def load_package(
     spec: Spec,
     directory: str | os.PathLike[str],
@@ -114,13 +134,12 @@ def load_package(
 
     def read(item: tuple[str, XptFacts]) -> pl.DataFrame:
         name, f = item
-        got = written_frame(frames, name, f)
         if small:
+            got = written_frame(frames, name, f)
             return got if got is not None else read_all(f)
         cols = needed_columns(spec, name, f)
-        if got is None:
-            return read_columns(f, cols)
-        return got.select([c for c in cols if c in got.columns] or got.columns[:1])
+        got = written_columns(frames, name, f, cols)
+        return got if got is not None else read_columns(f, cols)
 
     # two files at a time: decoding releases the GIL for most of its time
     with ThreadPoolExecutor(max_workers=2) as pool:

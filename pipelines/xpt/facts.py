@@ -164,7 +164,7 @@ class NotAsWritten(ValueError):
     """A frame that cannot be reduced to what its XPT file holds: read the file instead."""
 
 
-def as_written(frame: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
+def as_written(frame: pl.DataFrame | pl.LazyFrame, facts: XptFacts) -> pl.DataFrame | pl.LazyFrame:
     """``frame``, the data an XPT file was written from, as reading the file gives it (the
     values of :func:`read_all`): the file's variables in its order; character values without
     trailing blanks and empty ones missing (XPORT pads with blanks and has no empty string);
@@ -174,12 +174,18 @@ def as_written(frame: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
     Raises :class:`NotAsWritten` for anything it cannot vouch for (another variable list or
     record count, a type other than text, integer, float or date, a numeric stored in fewer
     than 8 bytes): the caller reads the file.
+
+    A LazyFrame (e.g. a parquet scan) gives a LazyFrame, checked the same way (its record count
+    is counted): selecting some columns of it then reads only those.
     """
+    lazy = isinstance(frame, pl.LazyFrame)
+    schema = frame.collect_schema() if lazy else frame.schema
+    names = schema.names()
     exprs = []
     for col in facts.columns:
-        if col.name not in frame.columns:
+        if col.name not in schema:
             raise NotAsWritten(f"{facts.path.name}: variable {col.name} is not in the frame it was written from")
-        dtype = frame.schema[col.name]
+        dtype = schema[col.name]
         c = pl.col(col.name)
         if col.type == "Char":
             if dtype != pl.String:
@@ -194,10 +200,11 @@ def as_written(frame: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
             exprs.append(pl.when(x == 0).then(pl.lit(0.0)).otherwise(x).alias(col.name))
         else:
             raise NotAsWritten(f"{facts.path.name}: {col.name} is {dtype} in the frame")
-    if len(facts.columns) != len(frame.columns):
-        extra = sorted(set(frame.columns) - set(facts.names))
+    if len(facts.columns) != len(names):
+        extra = sorted(set(names) - set(facts.names))
         raise NotAsWritten(f"{facts.path.name}: the frame has variables the file does not: {', '.join(extra)}")
     out = frame.select(exprs)
-    if facts.rows is not None and out.height != facts.rows:
-        raise NotAsWritten(f"{facts.path.name}: the frame has {out.height} records, the file {facts.rows}")
+    height = frame.select(pl.len()).collect().item() if lazy else out.height
+    if facts.rows is not None and height != facts.rows:
+        raise NotAsWritten(f"{facts.path.name}: the frame has {height} records, the file {facts.rows}")
     return out
