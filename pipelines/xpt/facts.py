@@ -181,6 +181,12 @@ def as_written(frame: pl.DataFrame | pl.LazyFrame, facts: XptFacts) -> pl.DataFr
     lazy = isinstance(frame, pl.LazyFrame)
     schema = frame.collect_schema() if lazy else frame.schema
     names = schema.names()
+    # Character columns already as read (no trailing blank, no empty value) are kept as they are.
+    chars = [c.name for c in facts.columns if c.type == "Char" and schema.get(c.name) == pl.String]
+    as_read = set()
+    if chars and not lazy and frame.height:
+        flags = frame.select([(pl.col(n).str.ends_with(" ") | (pl.col(n) == "")).any().alias(n) for n in chars]).row(0)
+        as_read = {n for n, f in zip(chars, flags) if not f}
     exprs = []
     for col in facts.columns:
         if col.name not in schema:
@@ -190,7 +196,7 @@ def as_written(frame: pl.DataFrame | pl.LazyFrame, facts: XptFacts) -> pl.DataFr
         if col.type == "Char":
             if dtype != pl.String:
                 raise NotAsWritten(f"{facts.path.name}: {col.name} is {dtype} in the frame, character in the file")
-            exprs.append(char_as_read(c).alias(col.name))
+            exprs.append(c if col.name in as_read else char_as_read(c).alias(col.name))
         elif col.length != 8:
             raise NotAsWritten(f"{facts.path.name}: {col.name} is stored in {col.length} bytes")
         elif dtype == pl.Date:
