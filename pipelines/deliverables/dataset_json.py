@@ -31,7 +31,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import polars as pl
 
@@ -271,27 +271,37 @@ def encode_rows(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None
     return chunk.select(pl.concat_str([pl.lit("["), pl.concat_str(exprs, separator=","), pl.lit("]")]).alias("row")).get_column("row")
 
 
-def encode_chunk(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None = None,
-                 separator: str = ",\n") -> bytes:
-    """The rows of :func:`encode_rows` joined by ``separator``, as UTF-8 bytes.
+def write_rows(out: IO[bytes], chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None = None,
+               separator: str = ",\n") -> None:
+    """Write the rows of :func:`encode_rows`, joined by ``separator``, to the binary file ``out``
+    (seekable).
 
     When every value is a number, a null or a string needing no escape (the usual case), the
-    rows are written by polars' CSV writer (strings quoted, numbers as json_encode formats them,
-    ``null`` for missing, ``],<separator>[`` between rows), about twice as fast as building one
-    text per row; else by :func:`encode_rows`. Both give the same bytes.
+    rows are written by polars' CSV writer straight to the file (strings quoted, numbers as
+    json_encode formats them, ``null`` for missing, ``]<separator>[`` after each row, the last
+    one's taken back), about twice as fast as building one text per row; else by
+    :func:`encode_rows`. Both give the same bytes.
     """
     exprs = _column_exprs(chunk, meta, issues)
     typed = [t for _, t in exprs]
     if not chunk.height or not typed or any(t is None for t in typed):
         rows = encode_rows(chunk, meta) if exprs else pl.Series("row", ["[]"] * chunk.height)
-        return rows.str.join(separator).cast(pl.Binary).item()
-    frame = chunk.select([t.alias(str(i)) for i, t in enumerate(typed)])
+        out.write(rows.str.join(separator).cast(pl.Binary).item())
+        return
     end = f"]{separator}["
+    out.write(b"[")
+    chunk.select([t.alias(str(i)) for i, t in enumerate(typed)]).write_csv(
+        out, include_header=False, separator=",", quote_style="non_numeric", null_value="null", line_terminator=end)
+    out.seek(-(len(end.encode()) - 1), os.SEEK_CUR)  # keep the last row's "]"
+    out.truncate()
+
+
+def encode_chunk(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None = None,
+                 separator: str = ",\n") -> bytes:
+    """:func:`write_rows` as bytes."""
     buf = io.BytesIO()
-    frame.write_csv(buf, include_header=False, separator=",", quote_style="non_numeric", null_value="null",
-                    line_terminator=end)
-    text = buf.getbuffer()
-    return b"[" + bytes(text[: len(text) - len(end) + 1])
+    write_rows(buf, chunk, meta, issues, separator)
+    return buf.getvalue()
 
 
 def _header_text(meta: JsonDataset) -> str:
@@ -340,9 +350,10 @@ def write_dataset_json(
         first = True
         for chunk in _source(facts, frame, chunk_rows):
             out.write(b"\n" if first else b",\n")
-            out.write(encode_chunk(chunk, meta, issues, ",\n"))
+            write_rows(out, chunk, meta, issues, ",\n")
             if nd is not None:
-                nd.write(encode_chunk(chunk, meta, None, "\n") + b"\n")
+                write_rows(nd, chunk, meta, None, "\n")
+                nd.write(b"\n")
             first = False
             written += chunk.height
         out.write(b"\n  ]\n}\n" if not first else b"]\n}\n")
