@@ -34,7 +34,7 @@ from .dataset_json import (
 )
 from .define import DefineOptions, build_define, define_bytes, package_kind
 from .io import write_bytes_atomic
-from .package import INLINE_BYTES, FrameSource, PackageData, load_package, written_columns, written_frame
+from .package import INLINE_BYTES, FrameSource, PackageData, largest_first, load_package, written_columns, written_frame
 from .render import render_define_html, write_stylesheet
 from .resources import dataset_json_schema, dataset_ndjson_schema
 from .consistency import check_define_against_xpt, columns_to_check
@@ -253,7 +253,7 @@ def publish_dataset_json(
     # for most of their time), results gathered in dataset order so the output is the same.
     items = list(define.package.facts.items())
     with ThreadPoolExecutor(max_workers=JSON_WORKERS) as pool:
-        outcomes = list(pool.map(lambda item: one(*item), items))
+        outcomes = largest_first(pool, lambda item: one(*item), items)
     files: dict[str, DatasetJsonWritten] = {}
     failures: list[dict] = []
     compared: list[pl.DataFrame] = []
