@@ -115,7 +115,7 @@ def written_columns(source: FrameSource | None, name: str, facts: XptFacts, colu
     if lazy is None:
         return None
     try:
-        return as_written(lazy, facts).select(present).collect()
+        return as_written(lazy, facts, present)
     except (NotAsWritten, FileNotFoundError):  # not the frame, or no longer stored: read the file
         return None
 
