@@ -76,12 +76,14 @@ def write_parquet_atomic(df: pl.DataFrame, path: Path, metadata: dict[str, str] 
     atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False, compression="lz4", metadata=metadata or None))
 
 
-def frame_written_to(store_dir: str | Path, key: dg.AssetKey, partition: str | None, xpt_sha256: str) -> pl.DataFrame | None:
+def frame_written_to(store_dir: str | Path, key: dg.AssetKey, partition: str | None, xpt_sha256: str,
+                     lazy: bool = False) -> pl.DataFrame | pl.LazyFrame | None:
     """The stored frame of ``key`` if it is the one the XPT file with this SHA-256 was written from.
 
     The layer steps record the SHA-256 of the XPT file they wrote in the frame's parquet metadata
     (:class:`ParquetFrameIOManager`). Any other frame (of an earlier run, of a step that stopped
-    between committing its layer and storing its frame) is not used: None.
+    between committing its layer and storing its frame) is not used: None. ``lazy``: a scan of
+    the stored file (reading only the columns then selected).
     """
     path = stored_frame_path(store_dir, key, partition)
     try:
@@ -89,7 +91,7 @@ def frame_written_to(store_dir: str | Path, key: dg.AssetKey, partition: str | N
             return None
     except FileNotFoundError:
         return None
-    return pl.read_parquet(path)
+    return pl.scan_parquet(path) if lazy else pl.read_parquet(path)
 
 
 def stored_frame_path(store_dir: str | Path, key: dg.AssetKey, partition: str | None) -> Path:
