@@ -68,6 +68,10 @@ class StudyPaths(dg.ConfigurableResource):
         return work_dir(self.cut_dir(cut), layer)
 
 
+# Input metadata asking for a lazy scan of the stored frame instead of the frame (the step reads
+# it and can let it go before the step ends).
+LAZY_INPUT = "cdisc/lazy_input"
+
 # Key of the stored frame's parquet metadata naming the SHA-256 of the XPT file written from it.
 XPT_SHA256 = "cdisc:xpt_sha256"
 
@@ -189,6 +193,8 @@ class ParquetFrameIOManager(dg.ConfigurableIOManager):
             _LOADED.clear()
             _GATES.clear()
         _LOADED.setdefault((step.run_id, step.step.key), {})[asset] = evidence or build_record(asset, "?", None)
+        if (context.definition_metadata or {}).get(LAZY_INPUT):
+            return pl.scan_parquet(path)
         return pl.read_parquet(path)
 
 

@@ -46,7 +46,7 @@ from ..xpt import XptError, write_xpt
 from . import settings
 from .checks import check_result, table_schema
 from .partitions import DATA_CUTS
-from .resources import StudyPaths, common_delivery, loaded_inputs
+from .resources import LAZY_INPUT, StudyPaths, common_delivery, loaded_inputs
 
 GROUP = "sdtm"
 CHECK = "conforms_to_spec"
@@ -136,7 +136,9 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
     mappings = load_mappings(mappings_dir)
     datasets = list(spec.datasets)
     all_forms = sorted({f for d in datasets for f in forms_read(mappings, d)})
-    ins = {f"raw__{f.lower()}": dg.AssetIn(key=raw_key(f)) for f in all_forms}
+    # the raw forms come as lazy scans, read here: the build can then free each form after its
+    # last use (Dagster would otherwise hold every form for the whole step)
+    ins = {f"raw__{f.lower()}": dg.AssetIn(key=raw_key(f), metadata={LAZY_INPUT: True}) for f in all_forms}
     outs = {
         f"sdtm__{d.lower()}": dg.AssetOut(
             key=asset_key(d), group_name=GROUP, is_required=False,
@@ -161,7 +163,8 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
     def sdtm_domains(context: dg.AssetExecutionContext, paths: StudyPaths, **raw_frames):
         spec_now = load_spec(paths.spec_path("sdtm"))
         mappings_now = load_mappings(paths.mappings_dir)
-        raw = {k.split("__", 1)[1].upper(): v for k, v in raw_frames.items()}
+        raw = {k.split("__", 1)[1].upper(): v.collect() if isinstance(v, pl.LazyFrame) else v
+               for k, v in raw_frames.items()}
         selected_keys = {k.path[-1] for k in context.selected_asset_keys}
         selected = [d for d in datasets if f"sdtm__{d.lower()}" in selected_keys]
         extract = paths.extract(context.partition_key)
@@ -170,8 +173,8 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
         # see the datasets they compare with; only the selected ones are returned and written.
         # The data cut is applied when the extract declares it (manifest); an inferred one (the
         # latest date of the extract) has nothing after it.
-        results = build_domains(raw, spec_now, mappings_now, data_cut=cut if extract.cut_date else None)
         raw_files = raw_file_names(extract.path, raw)
+        results = build_domains(raw, spec_now, mappings_now, data_cut=cut if extract.cut_date else None, release_raw=True)
         findings = run_edit_checks(
             load_edit_checks(paths.spec_path("sdtm"), spec_now), {k: v.data for k, v in results.items()},
             data_cut=cut, traces={k: v.trace for k, v in results.items()}, raw_files=raw_files)

@@ -99,6 +99,11 @@ def _node(domain: str, stage: str) -> tuple[str, str]:
     return domain.upper(), "base" if stage == "base" else "final"
 
 
+def _forms_of(s: Source) -> list[str]:
+    """The raw forms a source's input reads: its own and those of its joins."""
+    return ([s.form.upper()] if s.form else []) + [j.form.upper() for j in s.joins]
+
+
 def _input_key(s: Source) -> tuple | None:
     """The cache key of a source's input (a raw form or domain stage with its joins)."""
     return (s.form, s.domain, s.stage, repr(s.joins)) if (s.form or s.domain) else None
@@ -106,8 +111,15 @@ def _input_key(s: Source) -> tuple | None:
 
 class _Builder:
     def __init__(self, raw: Mapping[str, pl.DataFrame], spec: Spec, mappings: MappingSet, data_cut: dt.date | None,
-                 apply_cut: bool = True):
+                 apply_cut: bool = True, release_raw: bool = False):
         self.raw = {k.upper(): v for k, v in raw.items()}
+        # with release_raw a raw form is dropped once every input reading it is built (the
+        # caller gave up its own references): the build's peak memory no longer holds the
+        # whole extract next to the datasets
+        self.raw_readers: collections.Counter | None = None
+        if release_raw:
+            keys = {k: s for dm in mappings.domains.values() for s in dm.sources if (k := _input_key(s)) is not None}
+            self.raw_readers = collections.Counter(f for s in keys.values() for f in _forms_of(s))
         self.spec = spec
         self.mappings = mappings
         self.data_cut = data_cut
@@ -202,7 +214,15 @@ class _Builder:
         key = _input_key(s)
         if key is None:
             return self._read_source(m, s)
-        df = self.inputs.pop(key) if key in self.inputs else self._read_source(m, s)
+        if key in self.inputs:
+            df = self.inputs.pop(key)
+        else:
+            df = self._read_source(m, s)
+            if self.raw_readers is not None:
+                for form in _forms_of(s):
+                    self.raw_readers[form] -= 1
+                    if self.raw_readers[form] <= 0:
+                        self.raw.pop(form, None)
         self.input_readers[key] -= 1
         if self.input_readers[key] > 0:
             self.inputs[key] = df
@@ -450,6 +470,7 @@ def build_domains(
     mappings: MappingSet,
     select: Iterable[str] | None = None,
     data_cut: dt.date | None = None,
+    release_raw: bool = False,
 ) -> dict[str, DomainResult]:
     """Build the selected SDTM datasets (default: every dataset of the spec) from raw forms.
 
@@ -457,6 +478,8 @@ def build_domains(
     Dependencies (DM reference dates from EX/DS, EPOCH from SE, --DY from DM ...) are built
     as needed, whether selected or not; only the selected datasets are returned. With
     ``data_cut`` the datasets' data-cut rules remove what is after it (pipelines.sdtm.datacut).
+    With ``release_raw`` the ``raw`` dict is consumed (emptied) and each form freed after its
+    last use, to lower the build's peak memory.
     """
     spec_names = set(spec.datasets)
     mapped = set(mappings.domains)
@@ -470,11 +493,15 @@ def build_domains(
         raise MappingError(f"dataset(s) {', '.join(unknown)} are not in the spec")
     # The data-cut rules apply with a declared cut only; without one the latest date of the
     # extract stands in for the run values (TS DCUTDTC ...), and nothing is cut.
-    builder = _Builder(raw, spec, mappings, data_cut if data_cut is not None else infer_data_cut(raw), data_cut is not None)
+    builder = _Builder(raw, spec, mappings, data_cut if data_cut is not None else infer_data_cut(raw), data_cut is not None,
+                       release_raw=release_raw)
     builder.pending_results = set(wanted)
     # the largest first: a dataset's working frames are at their peak while it is built, so the
     # peak is lowest when the big ones are built before the results of the others pile up
-    results = {d: builder.result(d) for d in sorted(wanted, key=lambda d: -_input_weight(mappings.mapping(d), raw))}
+    order = sorted(wanted, key=lambda d: -_input_weight(mappings.mapping(d), builder.raw))
+    if release_raw and isinstance(raw, dict):
+        raw.clear()  # the builder holds the only references now
+    results = {d: builder.result(d) for d in order}
     return {d: results[d] for d in wanted}
 
 
