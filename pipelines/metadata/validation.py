@@ -234,6 +234,10 @@ def cdisc_schema(spec: Spec, dataset: Dataset | str) -> pa.DataFrameSchema:
 
 
 # --------------------------------------------------------------------------- running
+PER_VALUE_ROWS = 100_000
+"""From this many records, value-by-value checks run on each column's distinct values."""
+
+
 def conforms(df: pl.DataFrame, schema: pa.DataFrameSchema) -> bool | None:
     """Evaluate the schema in one polars query: True when ``df`` passes every rule of it.
 
@@ -263,9 +267,12 @@ def conforms(df: pl.DataFrame, schema: pa.DataFrameSchema) -> bool | None:
                 return None
             e = expr(name).fill_null(False).all().alias(f"c{i}_{j}")
             (per_value if getattr(check, ELEMENTWISE, False) else exprs).append(e)
-        # a value-by-value check is run once per distinct value (a column of millions of records
-        # holds a few thousand): same verdict, a fraction of the work
-        if per_value and df.height and not all(df.lazy().select(pl.col(name).unique()).select(per_value).collect().row(0)):
+        # on a large frame a value-by-value check is run once per distinct value (a column of
+        # millions of records holds a few thousand): same verdict, a fraction of the work; a
+        # small frame is checked in the one query below (a query per column costs more there)
+        if df.height < PER_VALUE_ROWS:
+            exprs += per_value
+        elif per_value and not all(df.lazy().select(pl.col(name).unique()).select(per_value).collect().row(0)):
             return False
     keys = schema.unique if isinstance(schema.unique, list) else ([schema.unique] if schema.unique else [])
     if keys:
