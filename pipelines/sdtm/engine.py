@@ -20,8 +20,6 @@ counted in the reconciliation (mapped, or excluded with the reason the mapping s
 
 from __future__ import annotations
 
-import collections
-
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
@@ -33,6 +31,7 @@ from ..metadata.validation import FAILURE_SCHEMA, empty_failures
 from .conform import conform_to_spec
 from .datacut import REPORT_SCHEMA as CUT_SCHEMA, apply_data_cut, cut_reason, infer_data_cut  # noqa: F401 (re-exported)
 from .mapping import DomainMapping, MappingSet, RuleCall, Source
+from .retention import Retention, input_weight
 from .rules import FRAME_BAD, RULES, Mapped, MappingError, RuleContext
 
 TRACKING = ("raw_form", "raw_record")
@@ -95,31 +94,10 @@ def _apply_when(call: RuleCall, mapped: Mapped) -> Mapped:
     return Mapped(pl.when(cond).then(mapped.expr).otherwise(None), bad, mapped.message)
 
 
-def _node(domain: str, stage: str) -> tuple[str, str]:
-    return domain.upper(), "base" if stage == "base" else "final"
-
-
-def _forms_of(s: Source) -> list[str]:
-    """The raw forms a source's input reads: its own and those of its joins."""
-    return ([s.form.upper()] if s.form else []) + [j.form.upper() for j in s.joins]
-
-
-def _input_key(s: Source) -> tuple | None:
-    """The cache key of a source's input (a raw form or domain stage with its joins)."""
-    return (s.form, s.domain, s.stage, repr(s.joins)) if (s.form or s.domain) else None
-
-
 class _Builder:
     def __init__(self, raw: Mapping[str, pl.DataFrame], spec: Spec, mappings: MappingSet, data_cut: dt.date | None,
                  apply_cut: bool = True, release_raw: bool = False):
         self.raw = {k.upper(): v for k, v in raw.items()}
-        # with release_raw a raw form is dropped once every input reading it is built (the
-        # caller gave up its own references): the build's peak memory no longer holds the
-        # whole extract next to the datasets
-        self.raw_readers: collections.Counter | None = None
-        if release_raw:
-            keys = {k: s for dm in mappings.domains.values() for s in dm.sources if (k := _input_key(s)) is not None}
-            self.raw_readers = collections.Counter(f for s in keys.values() for f in _forms_of(s))
         self.spec = spec
         self.mappings = mappings
         self.data_cut = data_cut
@@ -131,26 +109,9 @@ class _Builder:
         self.cut_removed: dict[str, pl.DataFrame] = {}
         self.cut_report: dict[str, pl.DataFrame] = {}
         self.active: list[tuple[str, str]] = []
-        self.inputs: dict[tuple, pl.DataFrame] = {}
-        # how many sources read each input: an input is dropped from the cache after its last
-        # reader (a cached domain stage would otherwise outlive the stage itself)
-        self.input_readers = collections.Counter(
-            k for dm in mappings.domains.values() for s in dm.sources if (k := _input_key(s)) is not None)
-        # base stages another dataset reads; the others are dropped once their final stage exists
-        # (at 78,000 subjects keeping every base stage doubles the memory of the build)
-        deps = [dep for dm in mappings.domains.values() for dep in dm.domain_dependencies()]
-        self.base_needed = {d for d, stage in deps if stage == "base"}
-        # final stages another dataset reads; the others are dropped once their result is taken
-        self.final_needed = {d for d, stage in deps if stage != "base"}
-        # who still reads each kept stage: a stage is dropped as soon as its last reader's final
-        # stage is built (a domain reads its own base; a final stage also waits for its result)
-        self.readers: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
-        for name, dm in mappings.domains.items():
-            for dep, stage in dm.domain_dependencies():
-                self.readers[_node(dep, stage)].add(name.upper())
-        for d in self.base_needed:
-            self.readers[(d, "base")].add(d)
-        self.pending_results: set[str] = set()
+        # what is kept and for how long (pipelines.sdtm.retention); with release_raw a raw form
+        # is dropped once every input reading it is built (the caller gave up its references)
+        self.keep = Retention(mappings, self.raw, self.base, self.final, release_raw=release_raw)
         self.context_values = {
             "studyid": mappings.study.studyid,
             "data_cut": data_cut.isoformat() if data_cut else None,
@@ -175,26 +136,8 @@ class _Builder:
             self.active.pop()
         built = store[domain]
         if stage == "final":
-            if domain not in self.base_needed:
-                self.base.pop(domain, None)
-            self._done_reading(domain)
+            self.keep.final_built(domain)
         return built
-
-    def _done_reading(self, reader: str) -> None:
-        """``reader``'s final stage is built: the stages it read may go if nobody else needs them."""
-        nodes = {_node(d, s) for d, s in self.mappings.domains[reader].domain_dependencies()} | {(reader, "base")}
-        for node in nodes:
-            readers = self.readers.get(node)
-            if readers is None or reader not in readers:
-                continue
-            readers.discard(reader)
-            self._drop_if_unread(node)
-
-    def _drop_if_unread(self, node: tuple[str, str]) -> None:
-        domain, stage = node
-        if self.readers.get(node) or (stage == "final" and domain in self.pending_results):
-            return
-        (self.base if stage == "base" else self.final).pop(domain, None)
 
     def _ctx(self, m: DomainMapping, call: RuleCall) -> RuleContext:
         return RuleContext(
@@ -211,22 +154,7 @@ class _Builder:
         return self.raw[form]
 
     def _source_input(self, m: DomainMapping, s: Source) -> pl.DataFrame:
-        key = _input_key(s)
-        if key is None:
-            return self._read_source(m, s)
-        if key in self.inputs:
-            df = self.inputs.pop(key)
-        else:
-            df = self._read_source(m, s)
-            if self.raw_readers is not None:
-                for form in _forms_of(s):
-                    self.raw_readers[form] -= 1
-                    if self.raw_readers[form] <= 0:
-                        self.raw.pop(form, None)
-        self.input_readers[key] -= 1
-        if self.input_readers[key] > 0:
-            self.inputs[key] = df
-        return df
+        return self.keep.source_input(s, lambda: self._read_source(m, s))
 
     def _read_source(self, m: DomainMapping, s: Source) -> pl.DataFrame:
         if s.form:
@@ -454,11 +382,7 @@ class _Builder:
         ) if rows else _empty(RECON_SCHEMA)
         found = self.issues.get(domain) or []
         issues = pl.concat(found).cast(FAILURE_SCHEMA) if found else empty_failures()
-        self.pending_results.discard(domain)
-        if domain not in self.final_needed:
-            self.final.pop(domain, None)  # the result keeps the columns it needs, not the working ones
-        else:
-            self._drop_if_unread((domain, "final"))
+        self.keep.result_taken(domain)
         cut = self.cut_report.get(domain)
         return DomainResult(dataset=domain, data=data, trace=trace, recon=recon, issues=issues,
                             cut=cut if cut is not None else pl.DataFrame(schema=CUT_SCHEMA))
@@ -495,21 +419,11 @@ def build_domains(
     # extract stands in for the run values (TS DCUTDTC ...), and nothing is cut.
     builder = _Builder(raw, spec, mappings, data_cut if data_cut is not None else infer_data_cut(raw), data_cut is not None,
                        release_raw=release_raw)
-    builder.pending_results = set(wanted)
+    builder.keep.pending_results = set(wanted)
     # the largest first: a dataset's working frames are at their peak while it is built, so the
     # peak is lowest when the big ones are built before the results of the others pile up
-    order = sorted(wanted, key=lambda d: -_input_weight(mappings.mapping(d), builder.raw))
+    order = sorted(wanted, key=lambda d: -input_weight(mappings.mapping(d), builder.raw))
     if release_raw and isinstance(raw, dict):
         raw.clear()  # the builder holds the only references now
     results = {d: builder.result(d) for d in order}
     return {d: results[d] for d in wanted}
-
-
-def _input_weight(m: DomainMapping, raw: Mapping[str, pl.DataFrame]) -> int:
-    """Rough size of what a mapping works on: its raw forms' bytes, times the columns unpivoted."""
-    total = 0
-    for s in m.sources:
-        frame = raw.get(s.form) if s.form else None
-        if frame is not None:
-            total += frame.estimated_size() * (len(s.unpivot.columns) if s.unpivot is not None else 1)
-    return total
