@@ -163,16 +163,16 @@ def _screen(df: pl.DataFrame) -> tuple[dict[str, int], set[str]]:
         c = pl.col(name)
         if dtype == pl.String:
             n = c.str.len_bytes()
-            exprs += [n.max().alias(f"len\0{name}"),
-                      ((n > MAX_CHAR_BYTES) | (n != c.str.len_chars())).any().alias(f"bad\0{name}")]
+            exprs += [n.max().alias(f"len:{name}"),
+                      ((n > MAX_CHAR_BYTES) | (n != c.str.len_chars())).any().alias(f"bad:{name}")]
         elif dtype in (pl.Float32, pl.Float64):
             a = c.abs()
-            exprs.append((c.is_nan() | (a >= IBM_MAX) | ((a < IBM_MIN) & (a > 0))).any().alias(f"bad\0{name}"))
+            exprs.append((c.is_nan() | (a >= IBM_MAX) | ((a < IBM_MIN) & (a > 0))).any().alias(f"bad:{name}"))
         elif dtype.is_integer():
-            exprs.append(((c > 2**53) | (c < -(2**53))).any().alias(f"bad\0{name}"))
+            exprs.append(((c > 2**53) | (c < -(2**53))).any().alias(f"bad:{name}"))
     row = df.select(exprs).row(0, named=True) if exprs else {}
-    lengths = {k.split("\0", 1)[1]: max(1, int(v or 0)) for k, v in row.items() if k.startswith("len\0")}
-    flagged = {k.split("\0", 1)[1] for k, v in row.items() if k.startswith("bad\0") and v}
+    lengths = {k.split(":", 1)[1]: max(1, int(v or 0)) for k, v in row.items() if k.startswith("len:")}
+    flagged = {k.split(":", 1)[1] for k, v in row.items() if k.startswith("bad:") and v}
     return lengths, flagged
 
 
