@@ -184,7 +184,8 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
         with paths.writer(context, "sdtm") as layer, ThreadPoolExecutor(max_workers=1) as xpt_writer:
             # The XPT files are written into the staged version while the checks run (writing is
             # mostly waiting for the disk); the version is committed only if every check passes,
-            # else it is discarded with what was written into it.
+            # else it is discarded with what was written into it. One file at a time: writing two
+            # at once saved 6 s of 100 at 78,000 subjects but added 0.5 GB to the run's peak memory.
             written = {name: xpt_writer.submit(_write_xpt_file, results[name].data, layer.path,
                                                spec_now.dataset(name), timestamp)
                        for name in selected}
@@ -212,8 +213,6 @@ def build_sdtm_assets(spec_path: Path = settings.SDTM_SPEC, mappings_dir: Path =
                 events.append((name, key, r.data, md, spec_failures, cross, edit,
                                spec_failures.height == 0 and cross.height == 0 and edit.height == 0))
             all_passed = all(e[-1] for e in events)
-            # one file at a time: writing two at once saved 6 s of 100 at 78,000 subjects
-            # but added 0.5 GB to the run's peak memory
             files = {}
             for name, f in written.items():
                 try:
