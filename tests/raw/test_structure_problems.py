@@ -3,7 +3,9 @@ line, the exact parse otherwise; both give the same records and counts."""
 
 import pytest
 
-from pipelines.raw.text import _quoted_without_line_breaks, structure_problems
+import polars as pl
+
+from pipelines.raw.text import _quoted_field_counts, structure_problems
 
 HEADER = "A,B,C\n"
 
@@ -24,10 +26,15 @@ def test_field_counts(body, expected):
 
 
 def test_quoted_line_break_is_left_to_the_exact_parse():
-    assert _quoted_without_line_breaks("f.csv", '1,"two\nlines",3\n', 3) is None
-    assert _quoted_without_line_breaks("f.csv", '1,"x",3\r\r\n', 3) is None
-    problems, records = _quoted_without_line_breaks("f.csv", '1,"x",3\n4\n', 3)
-    assert records == 2 and [p["record"] for p in problems] == [2]
+    def counts(*lines):
+        s = pl.Series(list(lines))
+        got = _quoted_field_counts(s, s.str.count_matches(",", literal=True) + 1)
+        return None if got is None else got.to_list()
+
+    assert counts('1,"two', 'lines",3') is None
+    assert counts('1,"x",3\r') is None
+    assert counts('1,"x",3', '4') == [3, 1]
+    assert counts('"a,b",2', '1,2,3') == [2, 3]
 
 
 def test_truncated_file_names_its_last_record():
