@@ -59,17 +59,17 @@ class Retention:
         if release_raw:
             distinct = {k: s for s in sources if (k := input_key(s)) is not None}
             self.raw_readers = collections.Counter(f for s in distinct.values() for f in forms_of(s))
-        deps = [dep for dm in mappings.domains.values() for dep in dm.domain_dependencies()]
-        # base stages another dataset reads; the others go once their final stage exists
-        self.base_needed = {d for d, stage in deps if stage == "base"}
-        # final stages another dataset reads; the others go once their result is taken
-        self.final_needed = {d for d, stage in deps if stage != "base"}
+        # the datasets reading each stage another dataset reads
         self.readers: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
         for name, dm in mappings.domains.items():
             for dep, stage in dm.domain_dependencies():
                 self.readers[node(dep, stage)].add(name.upper())
+        # base stages another dataset reads (the others go once their final stage exists) and
+        # final stages another dataset reads (the others go once their result is taken)
+        self.base_needed = {d for d, stage in self.readers if stage == "base"}
+        self.final_needed = {d for d, stage in self.readers if stage == "final"}
         for d in self.base_needed:
-            self.readers[(d, "base")].add(d)
+            self.readers[(d, "base")].add(d)  # a domain reads its own base
         self.pending_results: set[str] = set()
 
     def source_input(self, s: Source, read: Callable[[], pl.DataFrame]) -> pl.DataFrame:
