@@ -22,7 +22,7 @@ from ..metadata.model import WhereClause
 from ..metadata.validation import where_expr
 from ..xpt.facts import XptFacts, find_xpts, read_columns, read_xpt_facts
 from .define_doc import DefineDoc, parse_define
-from .package import SUBJECT
+from .package import SUBJECT, patterned_text
 from .validate import failure_row, failure_table, where_from_oid
 
 NUMERIC_TYPES = frozenset({"integer", "float", "double", "decimal"})
@@ -56,9 +56,7 @@ def columns_to_check(doc: DefineDoc, facts: Mapping[str, XptFacts] | None = None
                     cols.append(it.name)
             else:
                 coded = it.codelist in doc.codelists and doc.codelists[it.codelist][1] is not None
-                col = f.column(it.name)
-                patterned = it.data_type in datatypes.PATTERNS and col is not None and col.type == "Char"
-                if coded or patterned:
+                if coded or patterned_text(f, it.name, it.data_type):
                     cols.append(it.name)
             if it.value_list:
                 cols.append(it.name)

@@ -57,6 +57,16 @@ class PackageData:
         return max(stamps) if stamps else None
 
 
+def patterned_text(facts: XptFacts, name: str, data_type: str | None) -> bool:
+    """Whether variable ``name`` is written as character with a patterned data type (an ISO 8601
+    date, time or duration: :data:`pipelines.metadata.datatypes.PATTERNS`), whose values the
+    define-vs-XPT check matches against the pattern."""
+    if data_type not in datatypes.PATTERNS:
+        return False
+    col = facts.column(name)
+    return col is not None and col.type == "Char"
+
+
 def needed_columns(spec: Spec, dataset: str, facts: XptFacts | None = None) -> list[str]:
     """Columns of ``dataset`` whose values the define or its checks need (with ``facts``, also
     the character variables of a patterned data type, whose values the define-vs-XPT check
@@ -70,10 +80,8 @@ def needed_columns(spec: Spec, dataset: str, facts: XptFacts | None = None) -> l
             cols.append(v.name)
         if v.data_type in ("float", "double", "decimal") and v.significant_digits is None:
             cols.append(v.name)
-        if facts is not None and v.data_type in datatypes.PATTERNS:
-            col = facts.column(v.name)
-            if col is not None and col.type == "Char":
-                cols.append(v.name)
+        if facts is not None and patterned_text(facts, v.name, v.data_type):
+            cols.append(v.name)
     for vl in spec.value_level_for(ds.name):
         cols.append(vl.variable)
         clause = spec.where_clauses.get(vl.where_clause)
