@@ -265,7 +265,10 @@ def _column_exprs(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | No
 
 def encode_rows(chunk: pl.DataFrame, meta: JsonDataset, issues: list[str] | None = None) -> pl.Series:
     """One JSON array text per row (vectorised: one pass for the checks, one for the text)."""
-    exprs = [e for e, _ in _column_exprs(chunk, meta, issues)]
+    return _rows(chunk, [e for e, _ in _column_exprs(chunk, meta, issues)])
+
+
+def _rows(chunk: pl.DataFrame, exprs: list[pl.Expr]) -> pl.Series:
     if not exprs:
         return pl.Series("row", ["[]"] * chunk.height)
     return chunk.select(pl.concat_str([pl.lit("["), pl.concat_str(exprs, separator=","), pl.lit("]")]).alias("row")).get_column("row")
@@ -285,7 +288,7 @@ def write_rows(out: IO[bytes], chunk: pl.DataFrame, meta: JsonDataset, issues: l
     exprs = _column_exprs(chunk, meta, issues)
     typed = [t for _, t in exprs]
     if not chunk.height or not typed or any(t is None for t in typed):
-        rows = encode_rows(chunk, meta) if exprs else pl.Series("row", ["[]"] * chunk.height)
+        rows = _rows(chunk, [e for e, _ in exprs])
         out.write(rows.str.join(separator).cast(pl.Binary).item())
         return
     end = f"]{separator}["
