@@ -29,6 +29,9 @@ import warnings
 from pathlib import Path
 
 
+EVENT_BATCH_SIZE = 1000  # events Dagster may hand the event log at once (see run())
+
+
 class SetupError(Exception):
     """A usage or set-up problem: printed as ``error: ...``, exit status 2."""
 
@@ -75,6 +78,10 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="print every Dagster event (DEBUG)")
     args = parser.parse_args(argv)
 
+    # Dagster sends a run's planned-materialization and planned-check events (one per asset and
+    # check, 219 for the default study) as one batch; stored in one transaction when batching is
+    # on (pipelines.defs.storage), instead of one each.
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")  # beta/preview notices
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from .defs.executors import ExecutorChoiceError, select_executor
@@ -146,10 +153,12 @@ def _materialize(instance, paths, args: argparse.Namespace, start: float) -> int
     return _summary(instance, paths, cut, result, start)
 
 
-# Libraries only the last steps use (the KM plot, the PDF documents): about 0.5 s of imports, done
-# while the first steps' polars work leaves the interpreter free. Import is thread-safe (a step
-# needing one of them waits for the module); nothing is drawn or registered here.
-PRELOAD = ("matplotlib.figure", "matplotlib.backends.backend_agg", "reportlab.pdfgen.canvas", "reportlab.pdfbase.ttfonts")
+# Work only the last steps need (the KM plot's and the PDF documents' libraries, about 0.5 s of
+# imports, and the documents' TrueType fonts, parsed once per process): done while the first
+# steps' polars work leaves the interpreter free. Import is thread-safe (a step needing one of the
+# modules waits for it) and so is the font registration (pipelines.documents.pdf); nothing is drawn.
+PRELOAD = ("matplotlib.figure", "matplotlib.backends.backend_agg", "reportlab.pdfgen.canvas", "reportlab.pdfbase.ttfonts",
+           "pipelines.documents.pdf:register_fonts")
 
 
 def _preload_in_background() -> None:
@@ -158,9 +167,12 @@ def _preload_in_background() -> None:
 
     def preload() -> None:
         for name in PRELOAD:
+            module, _, function = name.partition(":")
             try:
-                importlib.import_module(name)
-            except Exception:  # an optional speed-up: the step importing it reports any real problem
+                loaded = importlib.import_module(module)
+                if function:
+                    getattr(loaded, function)()
+            except Exception:  # an optional speed-up: the step needing it reports any real problem
                 pass
 
     threading.Thread(target=preload, name="cdisc-preload", daemon=True).start()

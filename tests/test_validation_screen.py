@@ -89,3 +89,24 @@ def test_screen_agrees_with_pandera_on_corrupted_data(frames):
             disagreements.append((trial, schema.name, screen, full))
     assert failing > 100, "the corruptions must actually break the schema most of the time"
     assert disagreements == []
+
+
+@pytest.mark.parametrize("per_value_rows", [0, 10**9])
+def test_screen_by_distinct_values_agrees_with_pandera(frames, monkeypatch, per_value_rows):
+    """Large frames run the value-by-value checks on each column's distinct values: forced on
+    (and off) for these small frames, the screen still agrees with pandera."""
+    import pipelines.metadata.validation as validation
+
+    monkeypatch.setattr(validation, "PER_VALUE_ROWS", per_value_rows)
+    rng = random.Random(20261207)
+    disagreements = []
+    for trial in range(150):
+        df, schema = rng.choice(frames)
+        if df.height == 0:
+            continue
+        bad = corrupt(df, rng)
+        screen = conforms(bad, schema)
+        if screen is not None and screen != pandera_passes(bad, schema):
+            disagreements.append((trial, schema.name))
+    assert disagreements == []
+    assert all(conforms(df, schema) for df, schema in frames)

@@ -10,7 +10,16 @@ with at least one administration: an EX record passing the exposure filter (Sett
 * the dose is EXDOSE in the protocol unit EXDOSU (SDTMIG: EX holds the protocol-specified dose;
   the amount as collected is in EC). A subject whose administrations of a drug carry two units
   has an empty cumulative dose and intensities (warned);
-* dose period = AENDT - ASTDT + planned interval (``period=interval``) or + 1 (``period=days``);
+* with builder parameter ``dose_frequency`` (an EX variable, EXDOSFRQ), a record whose frequency
+  is a fixed interval (``QD``, ``Q<n>D``, ``QW``...; :func:`~pipelines.adam.exposure.frequency_days`)
+  and that spans several days holds EXDOSE once per interval over its period (SDTMIG: a constant
+  dosing interval): its dose is EXDOSE x doses, doses = ceil(EXENDTC - EXSTDTC in minutes / interval)
+  when both have a time, else whole days (EXENDTC - EXSTDTC) // interval + 1, at least 1. A 96-hour
+  continuous infusion of 1000 mg/m2/day (EXDOSFRQ QD) is 4000 mg/m2. Other frequencies (``ONCE``,
+  none) are one dose a record;
+* dose period = last administration start - ASTDT + planned interval (``period=interval``) or + 1
+  (``period=days``); the last start, not AENDT, so that the end days of a multi-day infusion are
+  not counted twice (the same for single-day administrations);
 * dose intensity = cumulative dose / dose period x ``per`` (days; ``cycle``: the planned interval);
 * relative dose intensity (%) = 100 x cumulative dose / (planned dose x dose period / planned
   interval): the doses given against the doses the schedule plans over the same time (a loading
@@ -29,7 +38,7 @@ import polars as pl
 
 from ..keys import SUBJECT
 from .dates import compute_complete_date
-from .exposure import ExposureParameter
+from .exposure import ExposureParameter, frequency_days
 from .sources import sql_filter
 
 EX_VARIABLES = ("STUDYID", SUBJECT, "EXSEQ", "EXTRT", "EXDOSE", "EXDOSU", "EXSTDTC", "EXENDTC")
@@ -41,11 +50,15 @@ OUTPUT_SCHEMA = {SUBJECT: pl.String, "PARCAT1": pl.String, "PARAMCD": pl.String,
                  "ASTDT": pl.Date, "AENDT": pl.Date, "SRCDOM": pl.String, "SRCVAR": pl.String}
 
 
-def ex_reads(params: Sequence[ExposureParameter], exposure_filter: str) -> dict[str, tuple[list[str], list[str]]]:
-    """The SDTM datasets the parameters read: EX (and its filter), each ``count`` source."""
+def ex_reads(params: Sequence[ExposureParameter], exposure_filter: str, dose_frequency: str | None = None
+             ) -> dict[str, tuple[list[str], list[str]]]:
+    """The SDTM datasets the parameters read: EX (and its filter, the ``dose_frequency``
+    variable), each ``count`` source."""
     from ..conditions import condition_columns
 
     out: dict[str, tuple[list[str], list[str]]] = {"EX": (list(EX_VARIABLES), [exposure_filter])}
+    if dose_frequency:
+        out["EX"][0].append(dose_frequency)
     for p in params:
         by = p.param_dict.get("by")
         if by and by not in out["EX"][0]:
@@ -65,11 +78,34 @@ def ex_reads(params: Sequence[ExposureParameter], exposure_filter: str) -> dict[
     return out
 
 
-def summarise_exposure(ex: pl.DataFrame, exposure_filter: str | pl.Expr, by: Sequence[str] = ()) -> pl.DataFrame:
+def doses_per_record(ex: pl.DataFrame, frequency: str) -> pl.Expr:
+    """The number of doses each EX record holds: its fixed-interval frequency (variable
+    ``frequency``) over its period (see the module doc); 1 for other frequencies or without an end."""
+    terms = [t for t in ex.get_column(frequency).cast(pl.String).unique().to_list() if t is not None]
+    days = {t: frequency_days(t) for t in terms}
+    days = {t: d for t, d in days.items() if d}
+    if not days:
+        return pl.lit(1.0)
+    interval = pl.col(frequency).cast(pl.String).replace_strict(days, default=None, return_dtype=pl.Int64)
+    fmt = "%Y-%m-%dT%H:%M"
+    st = pl.col("EXSTDTC").cast(pl.String).str.slice(0, 16).str.to_datetime(fmt, strict=False)
+    en = pl.col("EXENDTC").cast(pl.String).str.slice(0, 16).str.to_datetime(fmt, strict=False)
+    by_time = ((en - st).dt.total_minutes() / (interval * 1440)).ceil()
+    by_date = ((compute_complete_date("EXENDTC") - compute_complete_date("EXSTDTC")).dt.total_days() // interval + 1)
+    n = pl.coalesce(by_time, by_date.cast(pl.Float64))
+    return pl.when(interval.is_null() | n.is_null()).then(1.0).otherwise(n.clip(lower_bound=1.0))
+
+
+def summarise_exposure(ex: pl.DataFrame, exposure_filter: str | pl.Expr, by: Sequence[str] = (),
+                       dose_frequency: str | None = None) -> pl.DataFrame:
     """One row per subject and drug administered: ASTDT, AENDT, DOSES, CYCLES (distinct start
-    dates, or distinct values of each ``by`` variable as CYCLES_<by>), CUMDOSE, DOSU, NDOSU."""
+    dates, or distinct values of each ``by`` variable as CYCLES_<by>), CUMDOSE, DOSU, NDOSU.
+    ``dose_frequency``: the EX variable whose fixed interval multiplies a record's dose
+    (:func:`doses_per_record`)."""
     flt = sql_filter(exposure_filter, "exposure_filter")
     dose = pl.col("EXDOSE").cast(pl.Float64, strict=False)
+    if dose_frequency and dose_frequency in ex.columns:
+        dose = dose * doses_per_record(ex, dose_frequency)
     given = (ex.lazy().with_columns(dose.alias("EXDOSE"))
              .filter(flt if flt is not None else pl.lit(True))
              .with_columns(compute_complete_date("EXSTDTC").alias("_ST"), compute_complete_date("EXENDTC").alias("_EN"),
@@ -77,7 +113,8 @@ def summarise_exposure(ex: pl.DataFrame, exposure_filter: str | pl.Expr, by: Seq
              .filter(pl.col("_ST").is_not_null())
              .with_columns(pl.col("PARCAT1").str.to_uppercase().alias("_DRUG")))
     aggs = [pl.col("PARCAT1").first(), pl.col("_ST").min().alias("ASTDT"),
-            pl.coalesce("_EN", "_ST").max().alias("AENDT"), pl.len().cast(pl.Int64).alias("DOSES"),
+            pl.coalesce("_EN", "_ST").max().alias("AENDT"), pl.col("_ST").max().alias("_LASTST"),
+            pl.len().cast(pl.Int64).alias("DOSES"),
             pl.col("_ST").n_unique().cast(pl.Int64).alias("CYCLES"), pl.col("EXDOSE").sum().alias("CUMDOSE"),
             pl.col("EXDOSU").drop_nulls().first().alias("DOSU"), pl.col("EXDOSU").drop_nulls().n_unique().alias("NDOSU"),
             pl.col("EXDOSE").null_count().alias("_NODOSE")]
@@ -105,7 +142,9 @@ def count_records(frame: pl.DataFrame, source: str, condition: str, parent: pl.D
 
 
 def _period(p: ExposureParameter) -> pl.Expr:
-    span = (pl.col("AENDT") - pl.col("ASTDT")).dt.total_days()
+    # from the first to the last administration's start: a multi-day infusion's end days are
+    # inside its own interval (a 96-hour infusion every 21 days covers 21 days, not 24)
+    span = (pl.col("_LASTST") - pl.col("ASTDT")).dt.total_days()
     return span + (pl.col("PLINTD") if p.param_dict.get("period", "interval") == "interval" else 1)
 
 
@@ -138,8 +177,9 @@ def _value(p: ExposureParameter) -> pl.Expr:
 
 def build_adex(ex: pl.DataFrame, params: Sequence[ExposureParameter], regimens: pl.DataFrame,
                sources: Mapping[str, pl.DataFrame] | None = None, exposure_filter: str | pl.Expr = "EXDOSE > 0",
-               warn: Callable[[str], None] | None = None) -> pl.DataFrame:
-    """ADEX records (before ADSL variables, ASEQ and conformance; columns ``OUTPUT_SCHEMA``)."""
+               warn: Callable[[str], None] | None = None, dose_frequency: str | None = None) -> pl.DataFrame:
+    """ADEX records (before ADSL variables, ASEQ and conformance; columns ``OUTPUT_SCHEMA``);
+    ``dose_frequency``: see :func:`summarise_exposure`."""
     sources = dict(sources or {})
     if "EXDOSE" in ex.columns and ex.schema["EXDOSE"] != pl.Float64:  # absent (added as text) or character dose
         ex = ex.with_columns(pl.col("EXDOSE").cast(pl.Float64, strict=False))
@@ -147,7 +187,7 @@ def build_adex(ex: pl.DataFrame, params: Sequence[ExposureParameter], regimens: 
     for b in by:
         if b not in ex.columns:
             raise ValueError(f"exposure parameter cycles: EX has no variable {b} (parameter by={b})")
-    summary = summarise_exposure(ex, exposure_filter, by)
+    summary = summarise_exposure(ex, exposure_filter, by, dose_frequency)
     reg = regimens.select(pl.col("EXTRT").str.to_uppercase().alias("_DRUG"), "PLDOSE", "PLDOSU", "PLINTD", "PLDOSE1")
     reg = reg.unique("_DRUG", keep="last", maintain_order=True)
     summary = summary.join(reg, on="_DRUG", how="left")
@@ -195,4 +235,5 @@ def _warn_regimens(summary: pl.DataFrame, params: Sequence[ExposureParameter], w
              f"(e.g. {mixed.row(0)[0]} {mixed.get_column('PARCAT1')[0]}): cumulative dose and intensities are empty")
 
 
-__all__ = ["EX_VARIABLES", "OUTPUT_SCHEMA", "build_adex", "count_records", "ex_reads", "summarise_exposure"]
+__all__ = ["EX_VARIABLES", "OUTPUT_SCHEMA", "build_adex", "count_records", "doses_per_record", "ex_reads",
+           "summarise_exposure"]

@@ -16,6 +16,7 @@ import polars as pl
 from ..keys import SUBJECT
 from ..metadata.validation import FAILURE_SCHEMA
 from .config import AdamSettings, StudyConfig
+from .dates import compute_date_column
 from .derive import derive_var_first_dt
 from .package import SdtmPackage
 from .sources import TteParameter, filter_columns, sql_filter
@@ -137,8 +138,15 @@ def derive_nact(package: SdtmPackage, adsl: pl.DataFrame, settings: AdamSettings
     therapy = package.get(ds, cols, purpose=f"new anticancer therapy ({purpose})", filters=filters)
     rand = adsl.select(SUBJECT, "RANDDT").filter(pl.col("RANDDT").is_not_null())
     nact = derive_var_first_dt(rand, therapy, "NACTDT", settings.nact_date, flt, settings.nact_imputation, on_or_after="RANDDT")
-    earlier = derive_var_first_dt(rand, therapy, "_ANY", settings.nact_date, flt, settings.nact_imputation).filter(
-        pl.col("_ANY") < pl.col("RANDDT"))
+    # before randomization: the therapy's last possible day is (a partial date that may be on or
+    # after randomization was imputed to it above)
+    latest = compute_date_column(therapy, settings.nact_date, settings.nact_imputation, date_imputation="last")
+    earlier = (therapy.lazy().filter(flt.fill_null(False) if flt is not None else pl.lit(True))
+               .select(SUBJECT, latest.alias("_LAST"), compute_date_column(therapy, settings.nact_date,
+                                                                           settings.nact_imputation).alias("_ANY"))
+               .join(rand.lazy(), on=SUBJECT, how="inner")
+               .filter(pl.col("_LAST") < pl.col("RANDDT"))
+               .group_by(SUBJECT, "RANDDT").agg(pl.col("_ANY").min()).sort(SUBJECT).collect())
     for u, d, r in earlier.select(SUBJECT, "_ANY", "RANDDT").iter_rows():
         package.warn(f"{ds}: subject {u}: new anticancer therapy ({settings.nact_date} {d}) "
                      f"before randomization ({r}): not counted as NACT")

@@ -259,7 +259,7 @@ def _exposure_params(b: DatasetBuild, config: StudyConfig):
 def _exposure_reads(b: DatasetBuild, config: StudyConfig, dataset: Dataset) -> Reads:
     flt = b.param_dict.get("exposure_filter") or config.settings.exposure_filter
     sdtm: dict = {}
-    for ds, (cols, filters) in ex_reads(_exposure_params(b, config), flt).items():
+    for ds, (cols, filters) in ex_reads(_exposure_params(b, config), flt, b.param_dict.get("dose_frequency")).items():
         _add(sdtm, ds, cols, filters)
     if any(p.kind == "relative_dose_intensity" for p in _exposure_params(b, config)):
         _add(sdtm, "TS", TS_VARIABLES)
@@ -274,7 +274,7 @@ def _exposure(b: DatasetBuild, ctx: BuildContext) -> pl.DataFrame:
     declared = pl.DataFrame(list(ctx.config.exposure_regimens), schema=REGIMEN_SCHEMA, orient="row")  # sheet Exposure Regimens
     regimens = planned_regimens(frames.pop("TS", pl.DataFrame()), declared, ctx.package.warn)
     ex = frames.pop("EX")
-    frame = build_adex(ex, params, regimens, frames, flt, ctx.package.warn)
+    frame = build_adex(ex, params, regimens, frames, flt, ctx.package.warn, b.param_dict.get("dose_frequency"))
     adsl = ctx.frames["ADSL"]
     trt = [c for c in ("TRT01P", "TRT01A") if c in adsl.columns]
     frame = frame.join(adsl.select(SUBJECT, *[pl.col(c).alias(c.replace("01", "")) for c in trt]), on=SUBJECT,

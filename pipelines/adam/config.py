@@ -55,8 +55,10 @@ BUILDER_PARAMETERS: dict[str, dict[str, str | None]] = {
     "occurrence": {"domain": None, "flag_qnam": None, "flag_variable": None, "flag_sets": None,
                    "start_imputation": None, "end_imputation": None, "trtemfl_window_days": None},
     # an exposure dataset (ADEX): the parameters of sheet Exposure Parameters; administrations are
-    # the EX records of ``exposure_filter`` (default: the Settings value)
-    "exposure": {"exposure_filter": None},
+    # the EX records of ``exposure_filter`` (default: the Settings value); ``dose_frequency`` names
+    # the EX variable (EXDOSFRQ) whose fixed interval makes a record's EXDOSE a dose per interval
+    # over the record's period (a daily dose of a 4-day infusion: 4 doses), none: one dose a record
+    "exposure": {"exposure_filter": None, "dose_frequency": None},
     # a medication dataset (ADCM-like, pipelines.adam.adcm) of an SDTM interventions domain
     "medication": {"domain": None, "start_imputation": None, "end_imputation": None, "window_days": None},
     # a laboratory BDS dataset (ADLB) of an SDTM findings domain: CTCAE grades from a grading table

@@ -174,16 +174,18 @@ def compute_study_day(date: DateLike, reference: DateLike) -> pl.Expr:
     return pl.when(diff >= 0).then(diff + 1).otherwise(diff).cast(pl.Int64)
 
 
-def compute_date_column(df: pl.DataFrame, column: str, highest_imputation: str = "n") -> pl.Expr:
+def compute_date_column(df: pl.DataFrame, column: str, highest_imputation: str = "n",
+                        date_imputation: str = "first", min_dates: Sequence[DateLike] = ()) -> pl.Expr:
     """Expression: the analysis date of ``df[column]`` whatever its type: a Date as it is, a
-    Datetime's date, an ISO 8601 text date under :func:`compute_dt` (first possible day up to
-    ``highest_imputation``); a Null column gives null dates."""
+    Datetime's date, an ISO 8601 text date under :func:`compute_dt` (first possible day, or
+    ``date_imputation``, up to ``highest_imputation``, not before a ``min_dates`` date its
+    period holds); a Null column gives null dates."""
     assert_data_frame(df, "df", [column])
     dtype = df.schema[column]
     if dtype == pl.Date:
         return pl.col(column)
     if dtype == pl.String:
-        return compute_dt(pl.col(column), highest_imputation, "first")
+        return compute_dt(pl.col(column), highest_imputation, date_imputation, min_dates=min_dates)
     if isinstance(dtype, pl.Datetime):
         return pl.col(column).dt.date()
     if dtype == pl.Null:

@@ -316,7 +316,8 @@ def derive_var_first_dt(
     satisfying ``filter_add`` (an ISO 8601 text date is imputed to its first possible day up to
     ``highest_imputation``; a Date column is used as it is). With ``on_or_after`` (a Date column
     of ``dataset``) only dates on or after the subject's value count, e.g. the start of new
-    anticancer therapy on or after randomization. Subjects without such a record get null."""
+    anticancer therapy on or after randomization; a partial date that may be on that day or
+    after is imputed to it. Subjects without such a record get null."""
     from .dates import compute_date_column
 
     assert_data_frame(dataset, "dataset", [SUBJECT] + ([on_or_after] if on_or_after else []))
@@ -326,9 +327,15 @@ def derive_var_first_dt(
     lf = dataset_add.lazy()
     if filter_add is not None:
         lf = lf.filter(filter_add.fill_null(False))
-    lf = lf.select(SUBJECT, compute_date_column(dataset_add, date, highest_imputation).alias("_D")).filter(pl.col("_D").is_not_null())
     if on_or_after:
+        # a partial date whose period holds the subject's lower bound is imputed to that bound,
+        # not before it (admiral's min_dates): "2027" for therapy started after a randomization
+        # in July 2027 is July 2027, not 1 January
         lf = (lf.join(dataset.lazy().select(SUBJECT, pl.col(on_or_after).alias("_LB")), on=SUBJECT, how="inner")
-              .filter(pl.col("_D") >= pl.col("_LB")))
+              .select(SUBJECT, "_LB", compute_date_column(dataset_add, date, highest_imputation,
+                                                          min_dates=[pl.col("_LB")]).alias("_D"))
+              .filter(pl.col("_D").is_not_null() & (pl.col("_D") >= pl.col("_LB"))))
+    else:
+        lf = lf.select(SUBJECT, compute_date_column(dataset_add, date, highest_imputation).alias("_D")).filter(pl.col("_D").is_not_null())
     first = lf.group_by(SUBJECT).agg(pl.col("_D").min().alias(new_var)).collect()
     return attach(dataset, first, [SUBJECT])

@@ -24,7 +24,7 @@ count                     records of ``source`` matching ``filter``   ``source``
                           (EC doses not given, SUPPEX delays...)
 ========================= =========================================== ===========================
 
-``period``: ``interval`` (default: last - first administration + the planned interval, the
+``period``: ``interval`` (default: last - first administration start + the planned interval, the
 time the doses given cover) or ``days`` (last - first + 1).
 
 The planned regimen of a drug (dose, unit, interval in days) is the study's metadata: TS records

@@ -13,6 +13,7 @@ latest date in the data (ADSL.DCUTDT).
 
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +26,7 @@ from ..metadata import load_spec
 from ..metadata.provenance import derived_trace, with_raw_provenance
 from ..release.evidence import build_record, read_layer_evidence, write_layer_evidence
 from ..sdtm.output import TRACEABILITY_FILE
+from ..xpt import XptError
 from . import settings
 from .checks import check_result, table_schema
 from .partitions import DATA_CUTS
@@ -70,6 +72,11 @@ def _metadata(name: str, df: pl.DataFrame, spec) -> dict:
     return md
 
 
+def _write_and_hash(result, spec, folder: Path, selected: list[str]) -> dict:
+    """The selected datasets' XPT files in the staged layer: name -> (written, SHA-256)."""
+    return {w.path.stem.upper(): (w, sha256_file(w.path)) for w in write_adam(result, spec, folder, selected)}
+
+
 def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefinition:
     spec = load_spec(spec_path)
     plans = plan(spec, load_config(spec_path))
@@ -103,16 +110,25 @@ def build_adam_assets(spec_path: Path = settings.ADAM_SPEC) -> dg.AssetsDefiniti
         result = derive_adam(package, spec_now, config, _cut_date(paths.extract(context.partition_key)), selected)
         for w in result.warnings:
             context.log.warning(w)
-        failures = validate_adam(result, spec_now)
-        all_passed = all(failures[n].height == 0 for n in selected)
-        if not all_passed:  # each failing record named with the raw file and record it came from
-            failures = _traced(failures, selected, result, paths, context.partition_key)
         inputs = loaded_inputs(context)
-        written = {}
-        with paths.writer(context, "adam") as layer:
+        written, sha = {}, {}
+        with paths.writer(context, "adam") as layer, ThreadPoolExecutor(max_workers=1) as xpt_writer:
+            # the XPT files are written into the staged version while the checks run; the version
+            # is committed only if every check passes, else discarded with what was written
+            pending = xpt_writer.submit(_write_and_hash, result, spec_now, layer.path, selected)
+            failures = validate_adam(result, spec_now)
+            all_passed = all(failures[n].height == 0 for n in selected)
+            if not all_passed:  # each failing record named with the raw file and record it came from
+                failures = _traced(failures, selected, result, paths, context.partition_key)
+            try:
+                files = pending.result()
+            except XptError:
+                if all_passed:
+                    raise
+                files = {}  # the failing checks say why; nothing is committed
             if all_passed:
-                written = {w.path.stem.upper(): w for w in write_adam(result, spec_now, layer.path, selected)}
-                sha = {name: sha256_file(w.path) for name, w in written.items()}
+                written = {name: w for name, (w, _) in files.items()}
+                sha = {name: h for name, (_, h) in files.items()}
                 upstream = {a: rec["run_id"] for a, rec in inputs.items()}
                 write_layer_evidence(layer.path, "adam", [
                     build_record(f"adam__{n.lower()}", context.run.run_id, common_delivery(inputs), upstream) for n in selected],

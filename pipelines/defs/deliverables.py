@@ -80,10 +80,19 @@ class StoredFrames:
         self._sha: dict[Path, str] = {}
 
     def __call__(self, dataset: str, xpt: Path) -> pl.DataFrame | None:
+        return frame_written_to(self.paths.store_dir, self._key(dataset), self.cut, self._sha256(xpt))
+
+    def scan(self, dataset: str, xpt: Path) -> pl.LazyFrame | None:
+        """The frame as a parquet scan, for reading some of its columns (same condition)."""
+        return frame_written_to(self.paths.store_dir, self._key(dataset), self.cut, self._sha256(xpt), lazy=True)
+
+    def _key(self, dataset: str) -> dg.AssetKey:
+        return dg.AssetKey(f"{self.layer}__{dataset.lower()}")
+
+    def _sha256(self, xpt: Path) -> str:
         if xpt not in self._sha:
             self._sha[xpt] = sha256_file(xpt)
-        return frame_written_to(self.paths.store_dir, dg.AssetKey(f"{self.layer}__{dataset.lower()}"), self.cut,
-                                self._sha[xpt])
+        return self._sha[xpt]
 
 
 def _define_metadata(result: DefineResult, folder: Path) -> dict:

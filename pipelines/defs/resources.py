@@ -68,20 +68,26 @@ class StudyPaths(dg.ConfigurableResource):
         return work_dir(self.cut_dir(cut), layer)
 
 
+# Input metadata asking for a lazy scan of the stored frame instead of the frame (the step reads
+# it and can let it go before the step ends).
+LAZY_INPUT = "cdisc/lazy_input"
+
 # Key of the stored frame's parquet metadata naming the SHA-256 of the XPT file written from it.
 XPT_SHA256 = "cdisc:xpt_sha256"
 
 
 def write_parquet_atomic(df: pl.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
-    atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False, metadata=metadata or None))
+    atomic_write(path, lambda tmp: df.write_parquet(tmp, statistics=False, compression="lz4", metadata=metadata or None))
 
 
-def frame_written_to(store_dir: str | Path, key: dg.AssetKey, partition: str | None, xpt_sha256: str) -> pl.DataFrame | None:
+def frame_written_to(store_dir: str | Path, key: dg.AssetKey, partition: str | None, xpt_sha256: str,
+                     lazy: bool = False) -> pl.DataFrame | pl.LazyFrame | None:
     """The stored frame of ``key`` if it is the one the XPT file with this SHA-256 was written from.
 
     The layer steps record the SHA-256 of the XPT file they wrote in the frame's parquet metadata
     (:class:`ParquetFrameIOManager`). Any other frame (of an earlier run, of a step that stopped
-    between committing its layer and storing its frame) is not used: None.
+    between committing its layer and storing its frame) is not used: None. ``lazy``: a scan of
+    the stored file (reading only the columns then selected).
     """
     path = stored_frame_path(store_dir, key, partition)
     try:
@@ -89,7 +95,7 @@ def frame_written_to(store_dir: str | Path, key: dg.AssetKey, partition: str | N
             return None
     except FileNotFoundError:
         return None
-    return pl.read_parquet(path)
+    return pl.scan_parquet(path) if lazy else pl.read_parquet(path)
 
 
 def stored_frame_path(store_dir: str | Path, key: dg.AssetKey, partition: str | None) -> Path:
@@ -187,6 +193,8 @@ class ParquetFrameIOManager(dg.ConfigurableIOManager):
             _LOADED.clear()
             _GATES.clear()
         _LOADED.setdefault((step.run_id, step.step.key), {})[asset] = evidence or build_record(asset, "?", None)
+        if (context.definition_metadata or {}).get(LAZY_INPUT):
+            return pl.scan_parquet(path)
         return pl.read_parquet(path)
 
 

@@ -34,7 +34,7 @@ from .dataset_json import (
 )
 from .define import DefineOptions, build_define, define_bytes, package_kind
 from .io import write_bytes_atomic
-from .package import INLINE_BYTES, FrameSource, PackageData, load_package, written_frame
+from .package import INLINE_BYTES, FrameSource, PackageData, largest_first, load_package, written_columns, written_frame
 from .render import render_define_html, write_stylesheet
 from .resources import dataset_json_schema, dataset_ndjson_schema
 from .consistency import check_define_against_xpt, columns_to_check
@@ -104,6 +104,7 @@ def publish_define(
     """
     t0 = time.perf_counter()
     directory = Path(directory)
+    source = frames
     package = load_package(spec, directory, inline_bytes, frames)
     if not package.facts:
         raise NothingToDescribe(f"{directory}: no XPT files to describe")
@@ -118,24 +119,34 @@ def publish_define(
     data = define_bytes(build.tree)
     define_path = write_bytes_atomic(directory / DEFINE_XML, data)
     t2 = time.perf_counter()
-    schema_failures = _concat([validate_define_xsd(data), check_define_references(data)])
-    doc = parse_define(data)
-    frames = dict(package.frames)
-    to_read = []
-    for name, cols in columns_to_check(doc).items():
-        f = package.facts.get(name)
-        if f is None:
-            continue
-        have = frames.get(name)
-        present = [c for c in cols if c in f.names]
-        if have is None or not set(present) <= set(have.columns):
-            to_read.append((name, f, cols))
-    with ThreadPoolExecutor(max_workers=JSON_WORKERS) as pool:
-        for (name, _, _), frame in zip(to_read, pool.map(lambda t: read_columns(t[1], t[2]), to_read)):
-            frames[name] = frame
-    consistency = check_define_against_xpt(doc, package.facts, frames)
-    t3 = time.perf_counter()
-    html_path = write_bytes_atomic(directory / DEFINE_HTML, render_define_html(build.tree))
+    # define.html (an XSLT transform, which runs without Python's lock) is rendered while the
+    # define is validated and compared with the XPT files
+    with ThreadPoolExecutor(max_workers=1) as renderer:
+        html = renderer.submit(render_define_html, build.tree)
+        schema_failures = _concat([validate_define_xsd(data), check_define_references(data)])
+        doc = parse_define(data)
+        frames = dict(package.frames)
+        to_read = []
+        for name, cols in columns_to_check(doc, package.facts).items():
+            f = package.facts.get(name)
+            if f is None:
+                continue
+            have = frames.get(name)
+            present = [c for c in cols if c in f.names]
+            if have is None or not set(present) <= set(have.columns):
+                to_read.append((name, f, present))
+
+        def values(item: tuple) -> pl.DataFrame:
+            name, f, present = item
+            got = written_columns(source, name, f, present)
+            return got if got is not None else read_columns(f, present)
+
+        with ThreadPoolExecutor(max_workers=JSON_WORKERS) as pool:
+            for (name, _, _), frame in zip(to_read, pool.map(values, to_read)):
+                frames[name] = frame
+        consistency = check_define_against_xpt(doc, package.facts, frames)
+        t3 = time.perf_counter()
+        html_path = write_bytes_atomic(directory / DEFINE_HTML, html.result())
     stylesheet = write_stylesheet(directory)
     t4 = time.perf_counter()
     root = build.tree.getroot()
@@ -246,7 +257,7 @@ def publish_dataset_json(
     # for most of their time), results gathered in dataset order so the output is the same.
     items = list(define.package.facts.items())
     with ThreadPoolExecutor(max_workers=JSON_WORKERS) as pool:
-        outcomes = list(pool.map(lambda item: one(*item), items))
+        outcomes = largest_first(pool, lambda item: one(*item), items)
     files: dict[str, DatasetJsonWritten] = {}
     failures: list[dict] = []
     compared: list[pl.DataFrame] = []

@@ -22,7 +22,7 @@ from ..metadata.model import WhereClause
 from ..metadata.validation import where_expr
 from ..xpt.facts import XptFacts, find_xpts, read_columns, read_xpt_facts
 from .define_doc import DefineDoc, parse_define
-from .package import SUBJECT
+from .package import SUBJECT, patterned_text
 from .validate import failure_row, failure_table, where_from_oid
 
 NUMERIC_TYPES = frozenset({"integer", "float", "double", "decimal"})
@@ -35,17 +35,29 @@ def _norm_format(fmt: str | None) -> str | None:
     return f[:-1] if f.endswith(".") else f
 
 
-def columns_to_check(doc: DefineDoc) -> dict[str, list[str]]:
-    """Per dataset, the columns whose values the consistency check reads."""
+def columns_to_check(doc: DefineDoc, facts: Mapping[str, XptFacts] | None = None) -> dict[str, list[str]]:
+    """Per dataset, the columns whose values the consistency check reads.
+
+    With ``facts`` (the XPT headers), only the columns a value test can look at: a variable with
+    coded values (not an external dictionary), a character variable of a patterned data type
+    (:data:`pipelines.metadata.datatypes.PATTERNS`), and value-level variables with their
+    where-clause variables; without, every candidate (a superset).
+    """
     out: dict[str, list[str]] = {}
     for ds in doc.datasets.values():
+        f = facts.get(ds.name) if facts is not None else None
         cols = [SUBJECT]
         for _, oid, _ in ds.items:
             it = doc.items.get(oid)
             if it is None:
                 continue
-            if it.codelist or datatypes.text_pattern(it.data_type):
-                cols.append(it.name)
+            if f is None:
+                if it.codelist or datatypes.text_pattern(it.data_type):
+                    cols.append(it.name)
+            else:
+                coded = it.codelist in doc.codelists and doc.codelists[it.codelist][1] is not None
+                if coded or patterned_text(f, it.name, it.data_type):
+                    cols.append(it.name)
             if it.value_list:
                 cols.append(it.name)
                 for item_oid, wc in doc.value_lists.get(it.value_list, []):
@@ -231,7 +243,7 @@ def check_define_file(
     doc = parse_define(define_path)
     directory = Path(xpt_dir) if xpt_dir else define_path.parent
     facts = {name: read_xpt_facts(p) for name, p in find_xpts(directory).items()}
-    wanted = columns_to_check(doc)
+    wanted = columns_to_check(doc, facts)
     loaded = dict(frames or {})
     for name, f in facts.items():
         cols = wanted.get(name, [SUBJECT])

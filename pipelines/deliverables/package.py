@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 
 import polars as pl
 
+from ..metadata import datatypes
 from ..metadata.model import Spec
 from ..xpt.facts import NotAsWritten, XptFacts, as_written, find_xpts, read_all, read_columns, read_xpt_facts
 
@@ -56,8 +57,20 @@ class PackageData:
         return max(stamps) if stamps else None
 
 
-def needed_columns(spec: Spec, dataset: str) -> list[str]:
-    """Columns of ``dataset`` whose values the define or its checks need."""
+def patterned_text(facts: XptFacts, name: str, data_type: str | None) -> bool:
+    """Whether variable ``name`` is written as character with a patterned data type (an ISO 8601
+    date, time or duration: :data:`pipelines.metadata.datatypes.PATTERNS`), whose values the
+    define-vs-XPT check matches against the pattern."""
+    if data_type not in datatypes.PATTERNS:
+        return False
+    col = facts.column(name)
+    return col is not None and col.type == "Char"
+
+
+def needed_columns(spec: Spec, dataset: str, facts: XptFacts | None = None) -> list[str]:
+    """Columns of ``dataset`` whose values the define or its checks need (with ``facts``, also
+    the character variables of a patterned data type, whose values the define-vs-XPT check
+    matches: :func:`.consistency.columns_to_check`)."""
     if dataset not in spec.datasets:
         return [SUBJECT]
     ds = spec.dataset(dataset)
@@ -66,6 +79,8 @@ def needed_columns(spec: Spec, dataset: str) -> list[str]:
         if v.codelist and not spec.is_dictionary(v.codelist):
             cols.append(v.name)
         if v.data_type in ("float", "double", "decimal") and v.significant_digits is None:
+            cols.append(v.name)
+        if facts is not None and patterned_text(facts, v.name, v.data_type):
             cols.append(v.name)
     for vl in spec.value_level_for(ds.name):
         cols.append(vl.variable)
@@ -93,6 +108,34 @@ def written_frame(source: FrameSource | None, name: str, facts: XptFacts) -> pl.
         return None
 
 
+def written_columns(source: FrameSource | None, name: str, facts: XptFacts, columns: list[str]) -> pl.DataFrame | None:
+    """``columns`` (those the file has; else its first) of ``facts``' file from ``source``, as
+    :func:`written_frame`; a source with a ``scan(name, path)`` method giving a LazyFrame is
+    read for those columns only."""
+    if source is None:
+        return None
+    present = [c for c in dict.fromkeys(columns) if c in facts.names] or facts.names[:1]
+    scan = getattr(source, "scan", None)
+    if scan is None:
+        got = written_frame(source, name, facts)
+        return got.select(present) if got is not None else None
+    lazy = scan(name, facts.path)
+    if lazy is None:
+        return None
+    try:
+        return as_written(lazy, facts, present)
+    except (NotAsWritten, FileNotFoundError):  # not the frame, or no longer stored: read the file
+        return None
+
+
+def largest_first(pool, fn: Callable, items: list[tuple[str, XptFacts]]) -> list:
+    """``[fn(item) for item in items]``, computed in ``pool`` from the largest XPT file down (the
+    two workers finish together instead of one decoding the last big file alone)."""
+    order = sorted(range(len(items)), key=lambda i: -items[i][1].path.stat().st_size)
+    done = dict(zip(order, pool.map(fn, [items[i] for i in order])))
+    return [done[i] for i in range(len(items))]
+
+
 def load_package(
     spec: Spec,
     directory: str | os.PathLike[str],
@@ -107,16 +150,15 @@ def load_package(
 
     def read(item: tuple[str, XptFacts]) -> pl.DataFrame:
         name, f = item
-        got = written_frame(frames, name, f)
         if small:
+            got = written_frame(frames, name, f)
             return got if got is not None else read_all(f)
-        cols = needed_columns(spec, name)
-        if got is None:
-            return read_columns(f, cols)
-        return got.select([c for c in cols if c in got.columns] or got.columns[:1])
+        cols = needed_columns(spec, name, f)
+        got = written_columns(frames, name, f, cols)
+        return got if got is not None else read_columns(f, cols)
 
     # two files at a time: decoding releases the GIL for most of its time
     with ThreadPoolExecutor(max_workers=2) as pool:
-        loaded = dict(zip(facts, pool.map(read, facts.items())))
+        loaded = dict(zip(facts, largest_first(pool, read, list(facts.items()))))
     return PackageData(directory=Path(directory), facts=facts, frames=loaded,
                        whole=frozenset(facts) if small else frozenset())

@@ -291,8 +291,22 @@ def _cover_pages(crf: Crf, text: str) -> list[Page]:
     return pages
 
 
+_LAST: list[tuple[Spec, MappingSet, AcrfLayout]] = []  # the last layout, with the very objects it came from
+
+
 def layout_acrf(edc: Spec, mappings: MappingSet) -> AcrfLayout:
-    """Every page of the aCRF with what it holds (see the module documentation)."""
+    """Every page of the aCRF with what it holds (see the module documentation). A run lays the
+    aCRF out twice, for define.xml's page references and for the document; both get the same
+    specs and mappings objects (``load_spec`` and ``load_mappings`` keep them while the files are
+    unchanged), so the last layout is reused for the same objects."""
+    if _LAST and _LAST[0][0] is edc and _LAST[0][1] is mappings:
+        return _LAST[0][2]
+    layout = _layout_acrf(edc, mappings)
+    _LAST[:] = [(edc, mappings, layout)]
+    return layout
+
+
+def _layout_acrf(edc: Spec, mappings: MappingSet) -> AcrfLayout:
     pdf.register_fonts()
     crf = load_crf(edc, mappings.visits)
     lineage = field_lineage(edc, mappings)

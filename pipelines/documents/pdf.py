@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -36,9 +37,19 @@ def font_dir() -> Path:
     return Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf"
 
 
-@functools.cache
+_REGISTERING = threading.Lock()
+
+
 def register_fonts() -> tuple[str, ...]:
-    """Register the embedded font family once per process; returns the font names."""
+    """Register the embedded font family once per process; returns the font names. Thread-safe:
+    ``python -m pipelines run`` registers them in the background while the first steps run
+    (parsing the five TrueType files takes a few tenths of a second)."""
+    with _REGISTERING:
+        return _register_fonts()
+
+
+@functools.cache
+def _register_fonts() -> tuple[str, ...]:
     from reportlab.lib.fonts import addMapping
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont

@@ -22,11 +22,10 @@ sit where values enter, so a value the XPT writer could not write never gets pas
 
 from __future__ import annotations
 
-import pandera.polars as pa
 import polars as pl
 
 from ..metadata.model import Dataset, Spec, Variable
-from ..metadata.validation import CONTROL_CHARACTERS, codelist_check, column_check
+from ..metadata.validation import CONTROL_CHARACTERS, codelist_check, column_check, pa  # pandera.polars (see there)
 from ..xpt import IBM_MAX, IBM_MIN
 
 MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"

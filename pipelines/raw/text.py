@@ -101,21 +101,48 @@ def structure_problems(name: str, text: str, ncols: int) -> list[dict]:
     if text and not text.endswith("\n"):
         problems.append(failure(name, None, None, "file truncated: last record has no end of line"))
     body = text.split("\n", 1)[1] if "\n" in text else ""
-    if '"' in body:
-        # exact parse: a quoted field may hold commas and line feeds (C parser, one pass)
-        reader = csv.reader(io.StringIO(body, newline=""))
-        for record, row in enumerate(reader, start=1):
-            if len(row) != ncols and row:
-                problems.append(failure(name, record, None, f"record has {len(row)} fields, header has {ncols}"))
-        if problems and problems[0]["rule"].startswith("file truncated"):
-            problems[0]["record"] = record if body else None
-        return problems
+    # one line per record, unless a quoted field holds a line break
     lines = pl.Series("l", body.split("\n"))
     if lines.len() and lines[-1] == "":
         lines = lines.head(lines.len() - 1)
-    commas = lines.str.strip_suffix("\r").str.count_matches(",", literal=True)
-    for i in (commas != ncols - 1).arg_true().to_list():
-        problems.append(failure(name, i + 1, None, f"record has {commas[i] + 1} fields, header has {ncols}"))
+    lines = lines.str.strip_suffix("\r")
+    fields = lines.str.count_matches(",", literal=True) + 1
+    if '"' in body:
+        fields = _quoted_field_counts(lines, fields)
+        if fields is None:
+            parsed, records = _parsed_problems(name, body, ncols)
+            if problems:  # truncated: named by its last record
+                problems[0]["record"] = records if body else None
+            return problems + parsed
+        bad = (fields != ncols) & (lines != "")  # an empty line is no record (as the csv module reads it)
+    else:
+        bad = fields != ncols
+    problems += [failure(name, i + 1, None, f"record has {fields[i]} fields, header has {ncols}")
+                 for i in bad.arg_true().to_list()]
     if problems and problems[0]["rule"].startswith("file truncated"):
         problems[0]["record"] = lines.len() or None
     return problems
+
+
+def _quoted_field_counts(lines: pl.Series, commas_plus_one: pl.Series) -> pl.Series | None:
+    """Fields per line when no quoted field holds a line break (every line has an even number
+    of quote characters, no carriage return inside a line): lines without a quote are counted by
+    their commas, only the quoted ones are parsed. None: a quoted field spans lines."""
+    quotes = lines.str.count_matches('"', literal=True)
+    if (quotes % 2 == 1).any() or lines.str.contains("\r", literal=True).any():
+        return None  # (the csv module also ends a record at a lone carriage return)
+    quoted = (quotes > 0).arg_true().to_list()
+    if not quoted:
+        return commas_plus_one
+    return commas_plus_one.scatter(quoted, [len(row) for row in csv.reader([lines[i] for i in quoted])])
+
+
+def _parsed_problems(name: str, body: str, ncols: int) -> tuple[list[dict], int | None]:
+    """Field counts by the exact parse (a quoted field may hold commas and line feeds; C parser,
+    one pass): the problems and the number of records."""
+    problems: list[dict] = []
+    record = None
+    for record, row in enumerate(csv.reader(io.StringIO(body, newline="")), start=1):
+        if len(row) != ncols and row:
+            problems.append(failure(name, record, None, f"record has {len(row)} fields, header has {ncols}"))
+    return problems, record

@@ -61,26 +61,23 @@ def compute_iso_datetime(date: pl.Expr, time: pl.Expr | None) -> pl.Expr:
     return pl.when(ok_time & (d.str.len_chars() == 10)).then(d + "T" + t).otherwise(d)
 
 
-def _dtc_date_series(s: pl.Series) -> pl.Series:
-    distinct = s.unique()
-    dates = pl.DataFrame({"v": distinct}).select(
-        pl.when(pl.col("v").str.len_chars() >= 10)
-        .then(pl.col("v").str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
-        .otherwise(None)
-    ).to_series()
-    return s.replace_strict(distinct, dates, default=None, return_dtype=pl.Date)
-
-
 def compute_dtc_date(dtc: pl.Expr) -> pl.Expr:
-    """The calendar date of an ISO 8601 --DTC when it has a complete date part, else null."""
-    return dtc.cast(pl.String).map_batches(_dtc_date_series, return_dtype=pl.Date)
+    """The calendar date of an ISO 8601 --DTC when it has a complete date part, else null.
+
+    A native expression (no Python callback), so a query that uses it twice computes it once
+    and reads only the column it needs."""
+    text = dtc.cast(pl.String)
+    return (pl.when(text.str.len_bytes() >= 10)
+            .then(text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
+            .otherwise(None))
 
 
 def compute_study_day(dtc: pl.Expr, reference_dtc: pl.Expr) -> pl.Expr:
     """SDTMIG --DY: ``date - reference + 1`` on or after the reference date, ``date - reference``
     before it (there is no day 0); null unless both dates are complete."""
-    days = (compute_dtc_date(dtc) - compute_dtc_date(reference_dtc)).dt.total_days()
-    return pl.when(days >= 0).then(days + 1).otherwise(days).cast(pl.Int64)
+    days = (compute_dtc_date(dtc) - compute_dtc_date(reference_dtc)).dt.total_days().cast(pl.Int64)
+    # one evaluation of ``days``: +1 from day 0 on
+    return days + (days >= 0).cast(pl.Int64)
 
 
 def _period_series(s: pl.Series, last: bool) -> pl.Series:

@@ -31,6 +31,7 @@ from ..metadata.validation import FAILURE_SCHEMA, empty_failures
 from .conform import conform_to_spec
 from .datacut import REPORT_SCHEMA as CUT_SCHEMA, apply_data_cut, cut_reason, infer_data_cut  # noqa: F401 (re-exported)
 from .mapping import DomainMapping, MappingSet, RuleCall, Source
+from .retention import Retention, input_weight
 from .rules import FRAME_BAD, RULES, Mapped, MappingError, RuleContext
 
 TRACKING = ("raw_form", "raw_record")
@@ -95,7 +96,7 @@ def _apply_when(call: RuleCall, mapped: Mapped) -> Mapped:
 
 class _Builder:
     def __init__(self, raw: Mapping[str, pl.DataFrame], spec: Spec, mappings: MappingSet, data_cut: dt.date | None,
-                 apply_cut: bool = True):
+                 apply_cut: bool = True, release_raw: bool = False):
         self.raw = {k.upper(): v for k, v in raw.items()}
         self.spec = spec
         self.mappings = mappings
@@ -108,13 +109,9 @@ class _Builder:
         self.cut_removed: dict[str, pl.DataFrame] = {}
         self.cut_report: dict[str, pl.DataFrame] = {}
         self.active: list[tuple[str, str]] = []
-        self.inputs: dict[tuple, pl.DataFrame] = {}
-        # base stages another dataset reads; the others are dropped once their final stage exists
-        # (at 78,000 subjects keeping every base stage doubles the memory of the build)
-        deps = [dep for dm in mappings.domains.values() for dep in dm.domain_dependencies()]
-        self.base_needed = {d for d, stage in deps if stage == "base"}
-        # final stages another dataset reads; the others are dropped once their result is taken
-        self.final_needed = {d for d, stage in deps if stage != "base"}
+        # what is kept and for how long (pipelines.sdtm.retention); with release_raw a raw form
+        # is dropped once every input reading it is built (the caller gave up its references)
+        self.keep = Retention(mappings, self.raw, self.base, self.final, release_raw=release_raw)
         self.context_values = {
             "studyid": mappings.study.studyid,
             "data_cut": data_cut.isoformat() if data_cut else None,
@@ -137,9 +134,10 @@ class _Builder:
             store[domain] = self._build_base(domain) if stage == "base" else self._build_final(domain)
         finally:
             self.active.pop()
-        if stage == "final" and domain not in self.base_needed:
-            self.base.pop(domain, None)
-        return store[domain]
+        built = store[domain]
+        if stage == "final":
+            self.keep.final_built(domain)
+        return built
 
     def _ctx(self, m: DomainMapping, call: RuleCall) -> RuleContext:
         return RuleContext(
@@ -156,13 +154,7 @@ class _Builder:
         return self.raw[form]
 
     def _source_input(self, m: DomainMapping, s: Source) -> pl.DataFrame:
-        key = (s.form, s.domain, s.stage, repr(s.joins)) if (s.form or s.domain) else None
-        if key is not None and key in self.inputs:
-            return self.inputs[key]
-        df = self._read_source(m, s)
-        if key is not None:
-            self.inputs[key] = df
-        return df
+        return self.keep.source_input(s, lambda: self._read_source(m, s))
 
     def _read_source(self, m: DomainMapping, s: Source) -> pl.DataFrame:
         if s.form:
@@ -390,8 +382,7 @@ class _Builder:
         ) if rows else _empty(RECON_SCHEMA)
         found = self.issues.get(domain) or []
         issues = pl.concat(found).cast(FAILURE_SCHEMA) if found else empty_failures()
-        if domain not in self.final_needed:
-            self.final.pop(domain, None)  # the result keeps the columns it needs, not the working ones
+        self.keep.result_taken(domain)
         cut = self.cut_report.get(domain)
         return DomainResult(dataset=domain, data=data, trace=trace, recon=recon, issues=issues,
                             cut=cut if cut is not None else pl.DataFrame(schema=CUT_SCHEMA))
@@ -403,6 +394,7 @@ def build_domains(
     mappings: MappingSet,
     select: Iterable[str] | None = None,
     data_cut: dt.date | None = None,
+    release_raw: bool = False,
 ) -> dict[str, DomainResult]:
     """Build the selected SDTM datasets (default: every dataset of the spec) from raw forms.
 
@@ -410,6 +402,8 @@ def build_domains(
     Dependencies (DM reference dates from EX/DS, EPOCH from SE, --DY from DM ...) are built
     as needed, whether selected or not; only the selected datasets are returned. With
     ``data_cut`` the datasets' data-cut rules remove what is after it (pipelines.sdtm.datacut).
+    With ``release_raw`` the ``raw`` dict is consumed (emptied) and each form freed after its
+    last use, to lower the build's peak memory.
     """
     spec_names = set(spec.datasets)
     mapped = set(mappings.domains)
@@ -423,5 +417,13 @@ def build_domains(
         raise MappingError(f"dataset(s) {', '.join(unknown)} are not in the spec")
     # The data-cut rules apply with a declared cut only; without one the latest date of the
     # extract stands in for the run values (TS DCUTDTC ...), and nothing is cut.
-    builder = _Builder(raw, spec, mappings, data_cut if data_cut is not None else infer_data_cut(raw), data_cut is not None)
-    return {d: builder.result(d) for d in wanted}
+    builder = _Builder(raw, spec, mappings, data_cut if data_cut is not None else infer_data_cut(raw), data_cut is not None,
+                       release_raw=release_raw)
+    builder.keep.pending_results = set(wanted)
+    # the largest first: a dataset's working frames are at their peak while it is built, so the
+    # peak is lowest when the big ones are built before the results of the others pile up
+    order = sorted(wanted, key=lambda d: -input_weight(mappings.mapping(d), builder.raw))
+    if release_raw and isinstance(raw, dict):
+        raw.clear()  # the builder holds the only references now
+    results = {d: builder.result(d) for d in order}
+    return {d: results[d] for d in wanted}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import polars as pl
 
 from .dates import compute_dtc_date, compute_dtc_period, compute_study_day
@@ -59,36 +60,55 @@ def derive_epoch(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.Dat
     (the end of participation). With ``keep_existing`` a value set by the source (e.g.
     hard-coded) is kept."""
     se = ctx.other(p.get("domain", "SE"), "final")
-    elements = (
-        se.select(
-            "USUBJID",
-            compute_dtc_date(pl.col("SESTDTC")).alias("_start"),
-            compute_dtc_date(pl.col("SEENDTC")).alias("_end"),
-            pl.col("EPOCH").alias("_epoch"),
-        )
-        .filter(pl.col("_start").is_not_null())
-        .sort("_start")
-        .with_row_index("_el")
-    )
+    elements = se.select(
+        "USUBJID",
+        compute_dtc_date(pl.col("SESTDTC")).alias("_start"),
+        compute_dtc_date(pl.col("SEENDTC")).alias("_end"),
+        pl.col("EPOCH").alias("_epoch"),
+    ).filter(pl.col("_start").is_not_null())
     first, last = compute_dtc_period(pl.col(p["date"]))
-    base = df.select("USUBJID", first.alias("_lo"), last.alias("_hi")).with_row_index("_row")
+    # One integer key per (subject, day), subject code in the high bits: the element holding a
+    # day is found by a binary search in the sorted element keys (no sort of the records, no join).
+    subjects = pl.concat([elements.get_column("USUBJID"), df.get_column("USUBJID")]).drop_nulls().unique()
+    code = pl.col("USUBJID").cast(pl.Enum(subjects)).to_physical().cast(pl.Int64)
+
+    def key(subject: pl.Expr, day: pl.Expr) -> pl.Expr:
+        return subject * (1 << 32) + (day.cast(pl.Int32).cast(pl.Int64) + (1 << 31))
+
+    el = (elements.select(code.alias("_s"), key(code, pl.col("_start")).alias("_k"),
+                          pl.col("_end").cast(pl.Int32).alias("_end"), "_epoch")
+          .sort("_k"))
+    ek, es = el.get_column("_k").to_numpy(), el.get_column("_s").to_numpy()
+    eend = el.get_column("_end").fill_null(np.iinfo(np.int32).max).to_numpy()
+    rows = df.select(code.alias("_s"), first.cast(pl.Int32).alias("_lo"), last.cast(pl.Int32).alias("_hi"))
+    dated = (rows.get_column("_lo").is_not_null() & rows.get_column("_s").is_not_null()).to_numpy()
+    s_ = rows.get_column("_s").fill_null(-1).to_numpy()
+    lo = rows.get_column("_lo").fill_null(0).to_numpy().astype(np.int64)
+    hi = rows.get_column("_hi").fill_null(0).to_numpy().astype(np.int64)
+
+    def element_at(day: np.ndarray) -> np.ndarray:
+        """Index of the subject's element with the latest start on or before ``day`` holding
+        it (-1: none)."""
+        i = np.searchsorted(ek, s_ * (1 << 32) + (day + (1 << 31)), side="right") - 1
+        ok = dated & (i >= 0)
+        j = np.where(ok, i, 0)
+        ok &= (es[j] == s_) & (day <= eend[j]) if ek.size else np.zeros_like(ok)
+        return np.where(ok, j, -1)
+
     # a period ends at the latest at the end of the subject's last element: the end of
     # participation, after which no record of the subject is dated
-    final = elements.group_by("USUBJID").agg(pl.col("_end").sort_by("_start").last().alias("_last"))
-    dated = (base.filter(pl.col("_lo").is_not_null() & pl.col("USUBJID").is_not_null())
-             .join(final, on="USUBJID", how="left")
-             .with_columns(pl.when(pl.col("_last").is_null()).then(pl.col("_hi"))
-                           .otherwise(pl.min_horizontal("_hi", pl.max_horizontal("_lo", "_last"))).alias("_hi")))
-
-    def element_of(day: str) -> pl.DataFrame:
-        hit = dated.select("_row", "USUBJID", pl.col(day).alias("_d")).sort("_d").join_asof(
-            elements, left_on="_d", right_on="_start", by="USUBJID", strategy="backward", check_sortedness=False)
-        inside = pl.col("_end").is_null() | (pl.col("_d") <= pl.col("_end"))
-        return hit.select("_row", pl.when(inside).then(pl.col("_el")).alias(f"_el{day}"), pl.col("_epoch").alias(f"_ep{day}"))
-
-    both = element_of("_lo").join(element_of("_hi"), on="_row")
-    hit = both.select("_row", pl.when(pl.col("_el_lo") == pl.col("_el_hi")).then(pl.col("_ep_lo")).alias("_new"))
-    new = base.select("_row").join(hit, on="_row", how="left", maintain_order="left").get_column("_new")
+    if ek.size:
+        li = np.searchsorted(ek, (s_ + 1) * (1 << 32), side="left") - 1
+        lj = np.where(li >= 0, li, 0)
+        has_last = (li >= 0) & (es[lj] == s_) & (eend[lj] != np.iinfo(np.int32).max)
+        hi = np.where(has_last, np.minimum(hi, np.maximum(lo, eend[lj])), hi)
+        at_lo, at_hi = element_at(lo), element_at(hi)
+        hit = (at_lo >= 0) & (at_lo == at_hi)
+        epochs = el.get_column("_epoch")
+        new = epochs.gather(pl.Series(np.where(hit, at_lo, 0))).set(pl.Series(~hit), None) if hit.size else epochs.clear()
+    else:
+        new = pl.Series(values=[None] * df.height, dtype=se.schema["EPOCH"])
+    new = new.alias("_new")
     if p.get("keep_existing") and target in df.columns:
         return df.with_columns(pl.coalesce(pl.col(target), pl.lit(new)).alias(target))
     return df.with_columns(new.alias(target))

@@ -294,9 +294,45 @@ def read_domain_mapping(path: Path, data: Mapping[str, Any], root: Path) -> Doma
     )
 
 
+_LOADED: dict[str, tuple[tuple, MappingSet]] = {}
+
+
+def _files_stamp(root: Path, extra: tuple[str, ...] = ()) -> tuple:
+    """Path, size and modification time of every file under ``root`` and of ``extra`` files."""
+    stamp = []
+    for p in sorted({*(p for p in root.rglob("*") if p.is_file()), *(root / e for e in extra)}):
+        try:
+            st = p.stat()
+            stamp.append((str(p), st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamp.append((str(p), None, None))
+    return tuple(stamp)
+
+
+def _dictionary_files(mappings: MappingSet) -> tuple[str, ...]:
+    return tuple(sorted({f for d in mappings.dictionaries.values() for f in getattr(d, "files", {}).values()}))
+
+
 def load_mappings(root: str | Path) -> MappingSet:
-    """Read every mapping file under ``root`` (``mappings/``)."""
+    """Read every mapping file under ``root`` (``mappings/``). A run reads them several times
+    (its definitions, the SDTM step, the documents, the aCRF page references): the parsed set is
+    kept per process while no file under ``root`` (nor a dictionary file it names) changes (path,
+    size and modification time), as :func:`pipelines.metadata.load_spec` keeps a workbook."""
     root = Path(root)
+    if not root.is_dir():
+        raise MappingError(f"{root}: mappings folder not found")
+    key = str(root.resolve())
+    cached = _LOADED.get(key)
+    if cached is not None and cached[0] == _files_stamp(root, _dictionary_files(cached[1])):
+        return cached[1]
+    stamp = _files_stamp(root)
+    mappings = _read_mappings(root)
+    extra = _dictionary_files(mappings)
+    _LOADED[key] = (_files_stamp(root, extra) if extra else stamp, mappings)
+    return mappings
+
+
+def _read_mappings(root: Path) -> MappingSet:
     if not root.is_dir():
         raise MappingError(f"{root}: mappings folder not found")
     study = None

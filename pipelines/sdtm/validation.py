@@ -27,14 +27,17 @@ from .dates import compute_study_day
 
 def _fail(df: pl.DataFrame, mask: pl.Expr, dataset: str, variable: str, rule: str, value: pl.Expr) -> pl.DataFrame:
     subject = pl.col("USUBJID") if "USUBJID" in df.columns else pl.lit(None, pl.String)
+    # lazy: only the columns the mask and the failure table read are touched (a wide frame is
+    # never filtered whole)
     return (
-        df.with_row_index("_rec", offset=1)
+        df.lazy().with_row_index("_rec", offset=1)
         .filter(mask.fill_null(False))
         .select(
             pl.lit(dataset).alias("dataset"), pl.col("_rec").cast(pl.Int64).alias("record"),
             subject.cast(pl.String).alias("subject"), pl.lit(variable).alias("variable"),
             pl.lit(rule).alias("rule"), value.cast(pl.String).alias("value"),
         )
+        .collect()
     )
 
 
@@ -65,7 +68,8 @@ def check_study_day(name: str, df: pl.DataFrame, data: Mapping[str, pl.DataFrame
     if not pairs:
         return None
     ref = data["DM"].select("USUBJID", pl.col("RFSTDTC").alias("_rf")).unique("USUBJID")
-    joined = df.join(ref, on="USUBJID", how="left", maintain_order="left")
+    cols = list(dict.fromkeys(["USUBJID"] + [c for pair in pairs for c in pair]))
+    joined = df.select(cols).join(ref, on="USUBJID", how="left", maintain_order="left")
     out = []
     for dy, dtc in pairs:
         expected = compute_study_day(pl.col(dtc), pl.col("_rf"))
@@ -108,7 +112,7 @@ def check_death_agreement(name: str, df: pl.DataFrame, data: Mapping[str, pl.Dat
                   "DTHFL must be Y when DTHDTC is present", pl.col("DTHFL")),
         ])
     if name == "AE" and {"AEOUT", "AESDTH"} <= set(df.columns):
-        j = df.join(dm, on="USUBJID", how="left", maintain_order="left")
+        j = df.select("USUBJID", "AEOUT", "AESDTH", "AESTDTC").join(dm, on="USUBJID", how="left", maintain_order="left")
         fatal = (pl.col("AEOUT") == "FATAL") | (pl.col("AESDTH") == "Y")
         return pl.concat([
             _fail(j, fatal & (pl.col("DTHFL") != "Y").fill_null(True), name, "AEOUT",
@@ -117,7 +121,7 @@ def check_death_agreement(name: str, df: pl.DataFrame, data: Mapping[str, pl.Dat
                   name, "AESTDTC", "cross-domain: AE cannot start after DM.DTHDTC", pl.col("AESTDTC")),
         ])
     if name == "DS":
-        j = df.join(dm, on="USUBJID", how="left", maintain_order="left")
+        j = df.select("USUBJID", "DSDECOD").join(dm, on="USUBJID", how="left", maintain_order="left")
         return _fail(j, (pl.col("DSDECOD") == "DEATH") & (pl.col("DTHFL") != "Y").fill_null(True), name, "DSDECOD",
                      "cross-domain: a DS DEATH record needs DM.DTHFL = Y", pl.col("DSDECOD"))
     return None
@@ -142,7 +146,8 @@ def check_supp_parent(name: str, df: pl.DataFrame, data: Mapping[str, pl.DataFra
                                  f"IDVAR {idvar} is not a variable of {parent_name}", pl.col("IDVAR")))
                 continue
             keys = parent.select("USUBJID", pl.col(idvar).cast(pl.String).alias("IDVARVAL")).with_columns(pl.lit(True).alias("_ok"))
-            j = df.with_row_index("_r").join(keys.unique(), on=["USUBJID", "IDVARVAL"], how="left").sort("_r").drop("_r")
+            j = df.select("USUBJID", "RDOMAIN", "IDVAR", "IDVARVAL").join(
+                keys.unique(), on=["USUBJID", "IDVARVAL"], how="left", maintain_order="left")
             out.append(_fail(j, sub & (pl.col("IDVAR") == idvar) & pl.col("_ok").is_null(), name, "IDVARVAL",
                              f"cross-domain: no {parent_name} record with {idvar} = IDVARVAL for the subject", pl.col("IDVARVAL")))
     return pl.concat(out) if out else None

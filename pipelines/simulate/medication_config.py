@@ -41,11 +41,15 @@ class PriorTherapy(_Model):
     ``recent_radiotherapy_criterion`` (curative radiotherapy of the region within
     ``eligibility_gap_days`` before randomization) are IECRIT codes: a screen failure for one of
     them gets the radiotherapy that fails it, a randomized subject none that would (and its
-    curative treatment ended more than ``eligibility_gap_days`` before the R/M diagnosis)."""
+    curative treatment ended more than ``eligibility_gap_days`` before the R/M diagnosis). A protocol
+    without such a criterion leaves it out (null): no screen failure is explained by radiotherapy."""
 
     radiotherapy_form: str = "RT"
     surgery_form: str = "SURG"
     surgery_file: str
+    # systemic therapy with the curative radiotherapy (pipelines.simulate.prior_systemic), recorded
+    # on the medications form; none: no such course
+    systemic_file: str | None = None
     radiotherapy_prob: float = Field(ge=0, le=1)
     definitive_dose_gy: float = Field(gt=0)
     adjuvant_dose_gy: float = Field(gt=0)
@@ -53,8 +57,8 @@ class PriorTherapy(_Model):
     surgery_to_radiotherapy_days: tuple[int, int]
     diagnosis_to_treatment_days: tuple[int, int]
     eligibility_gap_days: int = Field(gt=0)
-    reirradiation_criterion: str
-    recent_radiotherapy_criterion: str
+    reirradiation_criterion: str | None = None
+    recent_radiotherapy_criterion: str | None = None
     reirradiation_dose_gy: float = Field(gt=0)
     reirradiation_days: tuple[int, int]
     palliative_prob: float = Field(ge=0, le=1)

@@ -10,6 +10,9 @@ Models (data files of the study's ``data/`` folder):
   adrenal insufficiency), anti-hypertensives for grade >= 2 hypertension, antiemetics for nausea
   and vomiting, transfusions for anaemia and thrombocytopenia, antibiotics for infections,
   analgesics for pain; the AE's number and verbatim term go on the form (CMAENO, CMINDC);
+* systemic therapy given with the curative radiotherapy of the locally advanced disease
+  (:mod:`pipelines.simulate.prior_systemic`, when ``prior_therapy.systemic_file`` is configured):
+  its courses are passed in (``prior``) and recorded here as prior medications;
 * how each is given (``medications.csv``: route, dose, unit, frequency) and written
   (``medication_verbatims.csv``: generic and trade names, with case variation);
 * no record starts after the subject's death or drop-out; a medication still taken at the end of
@@ -147,12 +150,19 @@ def _verbatims(cfg, rng, tables, med: np.ndarray) -> np.ndarray:
 
 def build_medications(cfg: StudyConfig, rng: np.random.Generator, tables: MedicationTables, ae: pl.DataFrame,
                       sidx: np.ndarray, consent: np.ndarray, first_dose: np.ndarray, data_end: np.ndarray,
-                      cut_day: int) -> pl.DataFrame:
+                      cut_day: int, prior: tuple | None = None) -> pl.DataFrame:
     """The CONMED form (internal frame) of the randomized subjects ``sidx`` (screened indices),
-    from their AEs (the AE form's internal frame) and dates (arrays aligned with ``sidx``)."""
-    row_of = np.full(int(max(sidx.max(initial=0), ae["_sidx"].max() or 0)) + 1, -1, dtype=np.int64)
+    from their AEs (the AE form's internal frame) and dates (arrays aligned with ``sidx``);
+    ``prior``: (screened index, med, start, end, indication) of prior systemic therapy courses
+    (:func:`pipelines.simulate.prior_systemic.prior_systemic_courses`), kept for randomized subjects."""
+    top = max(sidx.max(initial=0), ae["_sidx"].max() or 0, prior[0].max(initial=0) if prior else 0)
+    row_of = np.full(int(top) + 1, -1, dtype=np.int64)
     row_of[sidx] = np.arange(sidx.size)
     parts = [_background(cfg, rng, tables, consent, first_dose), _for_adverse_events(cfg, rng, tables, ae, row_of)]
+    if prior is not None:
+        p_row = row_of[prior[0]]
+        ok = p_row >= 0
+        parts.append((p_row[ok], *(a[ok] for a in prior[1:]), np.full(int(ok.sum()), np.nan)))
     row, med, start, end, indication, aeno = (np.concatenate([p[i] for p in parts]) for i in range(6))
     keep = start < data_end[row]                      # nothing recorded after death or drop-out
     row, med, start, end, indication, aeno = row[keep], med[keep], start[keep], end[keep], indication[keep], aeno[keep]
@@ -169,8 +179,10 @@ def build_medications(cfg: StudyConfig, rng: np.random.Generator, tables: Medica
     return form_frame(
         sidx[row], "LOG", start, spid, CMSPID=spid, CMTRT=_verbatims(cfg, rng, tables, med),
         CMINDC=pl.Series(indication, dtype=pl.String), CMAENO=aeno,
-        CMDOSE=drugs["dose"].to_numpy()[idx], CMDOSU=pl.Series(drugs["unit"].to_numpy()[idx], dtype=pl.String),
-        CMDOSFRQ=pl.Series(drugs["frequency"].to_numpy()[idx], dtype=pl.String), CMROUTE=drugs["route"].to_numpy()[idx],
+        # unit and frequency as object arrays, which form_frame builds from lists: polars does not
+        # cast an object array with many leading nulls to String
+        CMDOSE=drugs["dose"].to_numpy()[idx], CMDOSU=drugs["unit"].to_numpy()[idx],
+        CMDOSFRQ=drugs["frequency"].to_numpy()[idx], CMROUTE=drugs["route"].to_numpy()[idx],
         CMSTDAT=start, _p_CMSTDAT=D.partial_flags(rng, row.size, pd_.cm_day, pd_.cm_month),
         CMENDAT=np.where(ongoing, np.nan, end.astype(float)),
         _p_CMENDAT=D.partial_flags(rng, row.size, pd_.cm_day, pd_.cm_month),

@@ -35,8 +35,10 @@ INTENT_CURATIVE, INTENT_PALLIATIVE = 1, 2
 SETTING_PRIMARY, SETTING_RM = 1, 2
 
 
-def _failed(ie: pl.DataFrame, n: int, code: str) -> np.ndarray:
+def _failed(ie: pl.DataFrame, n: int, code: str | None) -> np.ndarray:
     out = np.zeros(n, dtype=bool)
+    if code is None:  # the protocol has no such criterion
+        return out
     hit = ie.filter((pl.col("IEYN") == "N") & (pl.col("IECRIT") == code))
     out[hit["_sidx"].to_numpy()] = True
     return out

@@ -164,7 +164,7 @@ class NotAsWritten(ValueError):
     """A frame that cannot be reduced to what its XPT file holds: read the file instead."""
 
 
-def as_written(frame: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
+def as_written(frame: pl.DataFrame | pl.LazyFrame, facts: XptFacts, columns: Iterable[str] | None = None) -> pl.DataFrame:
     """``frame``, the data an XPT file was written from, as reading the file gives it (the
     values of :func:`read_all`): the file's variables in its order; character values without
     trailing blanks and empty ones missing (XPORT pads with blanks and has no empty string);
@@ -174,30 +174,56 @@ def as_written(frame: pl.DataFrame, facts: XptFacts) -> pl.DataFrame:
     Raises :class:`NotAsWritten` for anything it cannot vouch for (another variable list or
     record count, a type other than text, integer, float or date, a numeric stored in fewer
     than 8 bytes): the caller reads the file.
+
+    ``columns``: only those variables (in that order), after the same checks of the whole frame.
+    A LazyFrame (e.g. a parquet scan) is checked the same way (its record count is counted) and
+    only the variables returned are read.
     """
-    exprs = []
+    lazy = isinstance(frame, pl.LazyFrame)
+    schema = frame.collect_schema() if lazy else frame.schema
+    names = schema.names()
+    kinds: dict[str, str] = {}
     for col in facts.columns:
-        if col.name not in frame.columns:
+        if col.name not in schema:
             raise NotAsWritten(f"{facts.path.name}: variable {col.name} is not in the frame it was written from")
-        dtype = frame.schema[col.name]
-        c = pl.col(col.name)
+        dtype = schema[col.name]
         if col.type == "Char":
             if dtype != pl.String:
                 raise NotAsWritten(f"{facts.path.name}: {col.name} is {dtype} in the frame, character in the file")
-            exprs.append(char_as_read(c).alias(col.name))
+            kinds[col.name] = "char"
         elif col.length != 8:
             raise NotAsWritten(f"{facts.path.name}: {col.name} is stored in {col.length} bytes")
         elif dtype == pl.Date:
-            exprs.append((c.cast(pl.Int32) + _SAS_EPOCH_DAYS).cast(pl.Float64).alias(col.name))
+            kinds[col.name] = "date"
         elif dtype.is_integer() or dtype.is_float():
-            x = c.cast(pl.Float64)
-            exprs.append(pl.when(x == 0).then(pl.lit(0.0)).otherwise(x).alias(col.name))
+            kinds[col.name] = "number"
         else:
             raise NotAsWritten(f"{facts.path.name}: {col.name} is {dtype} in the frame")
-    if len(facts.columns) != len(frame.columns):
-        extra = sorted(set(frame.columns) - set(facts.names))
+    if len(facts.columns) != len(names):
+        extra = sorted(set(names) - set(facts.names))
         raise NotAsWritten(f"{facts.path.name}: the frame has variables the file does not: {', '.join(extra)}")
-    out = frame.select(exprs)
-    if facts.rows is not None and out.height != facts.rows:
-        raise NotAsWritten(f"{facts.path.name}: the frame has {out.height} records, the file {facts.rows}")
-    return out
+    wanted = list(dict.fromkeys(columns)) if columns is not None else facts.names
+    if lazy:
+        height = frame.select(pl.len()).collect().item()
+        frame = frame.select(wanted).collect()
+    else:
+        height = frame.height
+    if facts.rows is not None and height != facts.rows:
+        raise NotAsWritten(f"{facts.path.name}: the frame has {height} records, the file {facts.rows}")
+    # Character columns already as read (no trailing blank, no empty value) are kept as they are.
+    chars = [n for n in wanted if kinds[n] == "char"]
+    as_read = set()
+    if chars and frame.height:
+        flags = frame.select([(pl.col(n).str.ends_with(" ") | (pl.col(n) == "")).any().alias(n) for n in chars]).row(0)
+        as_read = {n for n, f in zip(chars, flags) if not f}
+    exprs = []
+    for name in wanted:
+        c = pl.col(name)
+        if kinds[name] == "char":
+            exprs.append(c if name in as_read else char_as_read(c).alias(name))
+        elif kinds[name] == "date":
+            exprs.append((c.cast(pl.Int32) + _SAS_EPOCH_DAYS).cast(pl.Float64).alias(name))
+        else:
+            x = c.cast(pl.Float64)
+            exprs.append(pl.when(x == 0).then(pl.lit(0.0)).otherwise(x).alias(name))
+    return frame.select(exprs)

@@ -98,8 +98,9 @@ def conform(df: pl.DataFrame, dataset: Dataset) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def check_xpt_rules(df: pl.DataFrame, dataset: Dataset, file_name: str) -> None:
-    """Raise :class:`XptError` for anything XPORT v5 / the FDA guide does not allow."""
+def check_xpt_rules(df: pl.DataFrame, dataset: Dataset, file_name: str) -> dict[str, int]:
+    """Raise :class:`XptError` for anything XPORT v5 / the FDA guide does not allow; else the
+    length to write of each character variable."""
     if not _NAME_RE.match(dataset.name):
         raise XptError(f"{file_name}: dataset name {dataset.name!r} must be 1-8 characters A-Z, 0-9, _ starting with a letter")
     if not _is_ascii(dataset.label) or len(dataset.label) > MAX_LABEL:
@@ -109,7 +110,10 @@ def check_xpt_rules(df: pl.DataFrame, dataset: Dataset, file_name: str) -> None:
             raise XptError(f"{file_name}: variable name {var.name!r} must be 1-8 characters A-Z, 0-9, _ starting with a letter")
         if not _is_ascii(var.label) or len(var.label) > MAX_LABEL:
             raise XptError(f"{file_name}: variable {var.name} label {var.label!r} must be at most {MAX_LABEL} ASCII characters (has {len(var.label)})")
+    lengths, flagged = _screen(df)
     for name, dtype in df.schema.items():
+        if name not in flagged:
+            continue
         if dtype == pl.String:
             s = df.get_column(name)
             too_long = s.str.len_bytes() > MAX_CHAR_BYTES
@@ -147,6 +151,29 @@ def check_xpt_rules(df: pl.DataFrame, dataset: Dataset, file_name: str) -> None:
         if rows.any():
             i = int(rows.arg_true()[0])
             raise XptError(f"{file_name}: record {i + 1} is blank in every variable (readers drop such rows)")
+    return lengths
+
+
+def _screen(df: pl.DataFrame) -> tuple[dict[str, int], set[str]]:
+    """One query over every column: the length written of each character variable (bytes of
+    the longest value, at least 1) and the columns that break a rule (then looked at one by one
+    for the first record that does)."""
+    exprs = []
+    for name, dtype in df.schema.items():
+        c = pl.col(name)
+        if dtype == pl.String:
+            n = c.str.len_bytes()
+            exprs += [n.max().alias(f"len:{name}"),
+                      ((n > MAX_CHAR_BYTES) | (n != c.str.len_chars())).any().alias(f"bad:{name}")]
+        elif dtype in (pl.Float32, pl.Float64):
+            a = c.abs()
+            exprs.append((c.is_nan() | (a >= IBM_MAX) | ((a < IBM_MIN) & (a > 0))).any().alias(f"bad:{name}"))
+        elif dtype.is_integer():
+            exprs.append(((c > 2**53) | (c < -(2**53))).any().alias(f"bad:{name}"))
+    row = df.select(exprs).row(0, named=True) if exprs else {}
+    lengths = {k.split(":", 1)[1]: max(1, int(v or 0)) for k, v in row.items() if k.startswith("len:")}
+    flagged = {k.split(":", 1)[1] for k, v in row.items() if k.startswith("bad:") and v}
+    return lengths, flagged
 
 
 # --------------------------------------------------------------------------- vectorised encoder
@@ -220,7 +247,8 @@ def _xport_bytes(df: pl.DataFrame, name: str, label: str, labels: dict, formats:
     return buf.getvalue()
 
 
-def _write_xport(fh, df: pl.DataFrame, name: str, label: str, labels: dict, formats: dict, stamp: bytes) -> None:
+def _write_xport(fh, df: pl.DataFrame, name: str, label: str, labels: dict, formats: dict, stamp: bytes,
+                 lengths: dict[str, int] | None = None) -> None:
     """Write an XPORT v5 file: headers, NAMESTR records, then the observations in blocks of rows,
     each a (rows x record length) byte array filled column by column, written without copies."""
     cols = df.columns
@@ -234,7 +262,9 @@ def _write_xport(fh, df: pl.DataFrame, name: str, label: str, labels: dict, form
         _rec(stamp + b" " * 16 + label.encode().ljust(40) + b" " * 8),
         _rec(_HEADER.format("NAMESTR ", f"000000{len(cols):04d}00000000000000000000  ").encode()),
     ]
-    widths = {c: (max(1, int(df.get_column(c).str.len_bytes().max() or 0)) if df.schema[c] == pl.String else 8) for c in cols}
+    if lengths is None:
+        lengths = _screen(df)[0]
+    widths = {c: (lengths[c] if df.schema[c] == pl.String else 8) for c in cols}
     namestr, pos = [], 0
     for i, c in enumerate(cols, start=1):
         width = widths[c]
@@ -313,7 +343,7 @@ def write_xpt(
     directory.mkdir(parents=True, exist_ok=True)
     file_name = f"{dataset.file_name}.xpt"
     data = conform(df, dataset)
-    check_xpt_rules(data, dataset, file_name)
+    lengths = check_xpt_rules(data, dataset, file_name)
     formats = {v.name: v.sas_format for v in dataset.variables if v.sas_format and v.is_numeric}
     labels = {v.name: v.label for v in dataset.variables}
     fast = engine == "numpy" or (engine == "auto" and all(dt_ in FAST_DTYPES for dt_ in data.schema.values()))
@@ -321,7 +351,7 @@ def write_xpt(
     with atomic_path(target) as tmp:
         if fast:
             with open(tmp, "wb") as fh:
-                _write_xport(fh, data, dataset.name, dataset.label, labels, formats, sas_timestamp(timestamp))
+                _write_xport(fh, data, dataset.name, dataset.label, labels, formats, sas_timestamp(timestamp), lengths)
         else:
             pyreadstat.write_xport(
                 data,
@@ -337,9 +367,4 @@ def write_xpt(
             for off in TIMESTAMP_OFFSETS:
                 fh.seek(off)
                 fh.write(stamp)
-    lengths = {
-        name: max(1, int(data.get_column(name).str.len_bytes().max() or 0))
-        for name, dtype in data.schema.items()
-        if dtype == pl.String
-    }
     return XptWritten(path=target, rows=data.height, lengths=lengths)

@@ -192,3 +192,20 @@ def test_derive_var_first_dt_on_or_after_a_bound():
     assert derive_var_first_dt(base, cm, "F", "CMSTDTC")["F"].to_list() == [d(2026, 1, 5), d(2026, 1, 20), None]
     with pytest.raises(AdamInputError, match="'dataset_add'.*CMENDTC"):
         derive_var_first_dt(base, cm, "F", "CMENDTC")
+
+
+@pytest.mark.parametrize("dtc, expected", [
+    ("2027", d(2027, 7, 27)),        # the year holds randomization: imputed to it, not to 1 January
+    ("2027-07", d(2027, 7, 27)),     # the month holds it likewise
+    ("2027-08", d(2027, 8, 1)),      # wholly after: its first day
+    ("2027-06", None),               # wholly before: not on or after randomization
+    ("2026", None),
+    ("2027-07-26", None),            # complete dates are never moved
+    ("2027-07-27", d(2027, 7, 27)),
+])
+def test_derive_var_first_dt_partial_date_holding_the_bound(dtc, expected):
+    from pipelines.adam.derive import derive_var_first_dt
+
+    base = pl.DataFrame({"USUBJID": ["1"], "RANDDT": [d(2027, 7, 27)]})
+    cm = pl.DataFrame({"USUBJID": ["1"], "CMSTDTC": [dtc]})
+    assert derive_var_first_dt(base, cm, "NACTDT", "CMSTDTC", None, "M", on_or_after="RANDDT")["NACTDT"].to_list() == [expected]

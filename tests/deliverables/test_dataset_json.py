@@ -265,3 +265,35 @@ def test_rows_are_the_json_text_python_writes_whether_or_not_values_need_escapin
                                separators=(",", ":"), ensure_ascii=False) for r in chunk.iter_rows(named=True)]
         assert rows == expected
     assert data["AVALC"].str.contains(r'["\\\x00-\x1f]').any()
+
+
+@pytest.mark.parametrize("data_type, values", [
+    ("text", ["abc", None, "a,b", "é ü", "123", ""]),                      # plain text: the CSV writer
+    ("text", ['say "hi"', "back\\slash", "tab\there", None]),              # escapes: the row encoder
+    ("float", [1.0, None, 1e-7, 123456789.123, -0.0, float("nan"), 1e22]),
+    ("float", [float("inf"), 2.5, None]),                                  # infinity: null, reported
+    ("integer", [1.0, None, -3.0, 1e15]),
+    ("integer", [1.5, None, 2.0]),                                         # not whole: written as numbers
+    ("decimal", [1.25, None, 0.1]),
+    ("boolean", [1.0, 0.0, None]),
+    ("date", [0.0, 23_000.0, None]),                                       # SAS day numbers
+    ("datetime", [0.0, 1.5e9 + 0.25, None]),
+    ("time", [3600.0, 45296.5, None]),
+    ("date", ["2029-07-31", "2029-07", None]),                             # ISO 8601 text
+])
+def test_a_chunk_is_the_same_bytes_whichever_writer_encodes_it(data_type, values):
+    from pipelines.deliverables.dataset_json import JsonColumn, JsonDataset, encode_chunk, encode_rows
+
+    dtype = pl.String if isinstance(next(v for v in values if v is not None), str) else pl.Float64
+    chunk = pl.DataFrame({"USUBJID": [f"S-{i}" for i in range(len(values))], "X": pl.Series(values, dtype=dtype)})
+    meta = JsonDataset(created="2029-07-31T00:00:00", item_group_oid="IG.Q", records=len(values), name="Q", label="Q",
+                       columns=(JsonColumn("IT.Q.USUBJID", "USUBJID", "Subject", "string"),
+                                JsonColumn("IT.Q.X", "X", "X", data_type)))
+    expected = ",\n".join(encode_rows(chunk, meta).to_list()).encode()
+    issues_fast: list[str] = []
+    issues_rows: list[str] = []
+    encode_rows(chunk, meta, issues_rows)
+    assert encode_chunk(chunk, meta, issues_fast) == expected
+    assert encode_chunk(chunk, meta, None, "\n") == expected.replace(b"],\n[", b"]\n[")
+    assert issues_fast == issues_rows
+    assert encode_chunk(chunk.head(0), meta) == b""

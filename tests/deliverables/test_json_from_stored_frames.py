@@ -81,12 +81,16 @@ def test_a_frame_not_written_to_the_file_now_in_the_layer_is_not_used(pipeline_r
     # an older frame (another run), recorded against another file: the file is read instead
     write_parquet_atomic(frame.head(3), stored_frame_path(store, key, cut), {XPT_SHA256: "0" * 64})
     assert StoredFrames(paths, "sdtm", cut)("AE", xpt) is None
+    assert StoredFrames(paths, "sdtm", cut).scan("AE", xpt) is None  # nor scanned for some columns
     # a frame stored without a record of its file (not by a layer step): not used either
     write_parquet_atomic(frame, stored_frame_path(store, key, cut))
     assert StoredFrames(paths, "sdtm", cut)("AE", xpt) is None
+    assert StoredFrames(paths, "sdtm", cut).scan("AE", xpt) is None
     write_parquet_atomic(frame, stored_frame_path(store, key, cut), {XPT_SHA256: sha256_file(xpt)})
     assert StoredFrames(paths, "sdtm", cut)("AE", xpt).equals(frame)
+    assert StoredFrames(paths, "sdtm", cut).scan("AE", xpt).collect().equals(frame)
     assert StoredFrames(paths, "sdtm", cut)("CM", xpt) is None  # no frame stored at all
+    assert StoredFrames(paths, "sdtm", cut).scan("CM", xpt) is None
 
 
 DS = Dataset(name="ADZ", label="Frame vs file", variables=(
@@ -117,6 +121,9 @@ def test_as_written_gives_exactly_what_reading_the_file_gives(tmp_path):
     got = as_written(frame.select(reversed(frame.columns)), facts)  # the file's order, whatever the frame's
     read = read_all(facts)
     assert got.schema == read.schema and got.equals(read)
+    assert as_written(frame.lazy(), facts).equals(read)  # a scan: the same values
+    assert as_written(frame.lazy(), facts, ["AVALC", "AVAL"]).equals(read.select("AVALC", "AVAL"))
+    assert as_written(frame, facts, ["AVALC"]).equals(read.select("AVALC"))
     assert got["AVALC"].to_list()[:4] == ["a", None, None, "  lead"]
     assert str(got["AVAL"][1]) == "0.0"  # -0 is 0 in the file
     meta = dataset_metadata(Spec(path="inline", datasets={"ADZ": DS}), facts, records=frame.height, created=dt.datetime(2029, 7, 31))
@@ -138,6 +145,8 @@ def test_a_frame_that_is_not_the_files_is_refused_and_the_file_read(tmp_path, ch
     frame, facts = frame_and_file(tmp_path)
     with pytest.raises(NotAsWritten, match=message):
         as_written(change(frame), facts)
+    with pytest.raises(NotAsWritten, match=message):
+        as_written(change(frame).lazy(), facts)  # a scan is refused the same way
     assert written_frame(lambda name, path: change(frame), "ADZ", facts) is None
     assert written_frame(lambda name, path: frame, "ADZ", facts).equals(read_all(facts))
     assert written_frame(None, "ADZ", facts) is None

@@ -360,3 +360,15 @@ def test_a_value_outside_the_map_is_a_failure_naming_record_variable_and_rule(sp
     assert all("ae.yaml" in r and "raw form AE" in r for r in issues["rule"])
     failures = validate_domain(spec, res["AE"], res)
     assert failures.filter(pl.col("variable") == "AEOUT").height >= 1
+
+
+def test_release_raw_frees_the_extract_and_builds_the_same(spec, results):
+    """With release_raw the build consumes the raw dict (each form dropped after its last
+    reader) and gives the same datasets, in the same order, as a build that keeps it."""
+    raw = raw_forms(small_study())
+    released = build_domains(raw, spec, load_mappings(STUDY.mappings_dir), release_raw=True)
+    assert raw == {}
+    assert list(released) == list(results)
+    for name, r in results.items():
+        assert released[name].data.equals(r.data), name
+        assert released[name].trace.equals(r.trace), name

@@ -182,3 +182,23 @@ def test_engine_has_no_domain_specific_branches():
         found = {m for m in pattern.findall(text) if m in SPEC.datasets} - allowed
         assert not found, f"pipelines/sdtm/{name} names datasets {found}"
         assert not re.search(r"domain\s*==\s*['\"]", text), name
+
+
+@pytest.mark.parametrize("touch", ["sdtm/ae.yaml", "dictionaries/whodrug_drugs.csv", "sdtm/new.yaml"])
+def test_loaded_mappings_are_kept_until_a_file_of_the_folder_changes(tmp_path, touch):
+    root = _copy(tmp_path)
+    first = load_mappings(root)
+    assert load_mappings(root) is first  # unchanged folder: the parsed set is reused
+    path = root / touch
+    if path.exists():
+        path.write_bytes(path.read_bytes() + (b"\n" if path.suffix == ".yaml" else b""))
+        import os
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    else:
+        shutil.copy(root / "sdtm" / "ae.yaml", path)  # a second AE mapping: refused when re-read
+    if touch == "sdtm/new.yaml":
+        with pytest.raises(MappingError, match="also mapped"):
+            load_mappings(root)
+    else:
+        again = load_mappings(root)
+        assert again is not first and again.domains.keys() == first.domains.keys()

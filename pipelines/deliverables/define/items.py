@@ -305,4 +305,5 @@ def _subset(frame: pl.DataFrame | None, clause: WhereClause, variable: str) -> p
     needed = {v for _, v, _, _ in clause.conditions}
     if not needed <= set(frame.columns):
         return None
-    return frame.filter(where_expr(clause)).get_column(variable)
+    # only the clause's and the value's columns are filtered (the frame may hold many more)
+    return frame.select(list(dict.fromkeys([*needed, variable]))).filter(where_expr(clause)).get_column(variable)
