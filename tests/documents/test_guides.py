@@ -38,7 +38,10 @@ def flat(text: str) -> str:
 
 
 def pdf_text(path: Path) -> str:
-    return flat(" ".join(p.extract_text() for p in PdfReader(path).pages))
+    """The PDF's text without each page's running head (title, "Page N of M"), so that a paragraph
+    continued on the next page reads as one."""
+    pages = [p.extract_text() for p in PdfReader(path).pages]
+    return flat(" ".join(re.sub(r"\A(?:.*\n)??Page \d+ of \d+\n", "", t, count=1) for t in pages))
 
 
 def html_text(path: Path) -> str:
