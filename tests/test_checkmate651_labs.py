@@ -193,3 +193,31 @@ def test_grades_come_from_this_studys_ctcae_table(built, tmp_path):
     assert other.filter(is_mg)["ATOXGRL"].null_count() == other.filter(is_mg).height
     cols = ["USUBJID", "PARAMCD", "ADT", "LBSEQ", "ATOXGRL", "ATOXGRH"]
     assert other.filter(~is_mg).select(cols).sort(cols[:4]).equals(ref.filter(~is_mg).select(cols).sort(cols[:4]))
+
+
+# ----------------------------------------------------------------------------- this study's LB16 (IN06 limits)
+from pipelines.editchecks import load_edit_checks, run_edit_checks  # noqa: E402
+
+from tests.editchecks.study import CUT, changed  # noqa: E402
+
+# row 0 of the clean study's LB (tests/editchecks/study.py): ST-001's screening haemoglobin 130 g/L
+ALT = {"LBTESTCD": "ALT", "LBSTRESN": 130.0, "LBSTNRLO": None, "LBSTNRHI": 45.0, "LBSTRESU": "U/L", "LBNRIND": "HIGH"}
+LB16_CASES = [
+    # (edit of the screening record, fires): CheckMate 651's limits, not the default study's
+    ({"LBSTRESN": 95.0, "LBNRIND": "LOW"}, False),   # haemoglobin >= 90 g/L here (the default study: >= 100)
+    ({"LBSTRESN": 85.0, "LBNRIND": "LOW"}, True),
+    (ALT, False),                                     # 2.9 x ULN: within 3 x ULN (the default study: 2.5)
+    ({**ALT, "LBSTRESN": 140.0}, True),               # 3.1 x ULN
+    ({"LBTESTCD": "ALB", "LBSTRESN": 25.0, "LBSTRESU": "g/L", "LBSTNRLO": 35.0, "LBSTNRHI": 50.0, "LBNRIND": "LOW"},
+     False),                                          # no albumin criterion in IN06
+    ({"LBTESTCD": "CREATCLR", "LBSTRESN": 45.0, "LBSTRESU": "mL/min", "LBSTNRLO": 90.0, "LBSTNRHI": None,
+      "LBNRIND": "LOW"}, True),
+]
+
+
+@pytest.mark.parametrize("values, fires", LB16_CASES)
+def test_lb16_uses_this_studys_organ_function_limits(values, fires):
+    spec = load_spec(STUDY.spec("sdtm"))
+    data = changed(spec, ("LB", 0, values))
+    found = run_edit_checks(load_edit_checks(STUDY.spec("sdtm")), data, data_cut=CUT).filter(pl.col("check_id") == "LB16")
+    assert found.select("dataset", "record").rows() == ([("LB", 1)] if fires else [])
