@@ -1,15 +1,18 @@
 """Lab abnormality rates per arm next to the AE rates they belong to (run by hand).
 
-    nice -n 19 .venv/bin/python benchmarks/lab_rates.py [--subjects 7800] [--seed 1] [--markdown]
+    nice -n 19 .venv/bin/python benchmarks/lab_rates.py [--study nct02741570] [--subjects 7800] [--seed 1]
 
-Generates a synthetic extract of the selected study ($CDISC_STUDY) into a temporary folder, reads
+Generates a synthetic extract of the study (--study, default the selected one: $CDISC_STUDY) into a
+temporary folder, reads
 it as the pipeline does (pipelines.raw), builds SDTM in process (no data cut: every record of the
 extract) and ADSL, ADAE and ADLB from the ADaM spec, then prints per actual arm of the safety
 population (ADSL SAFFL = Y): the % of subjects with a treatment-emergent AE of each preferred term
 (ADAE TRTEMFL = Y), and the % with an on-treatment lab abnormality (ADLB ONTRTFL = Y, CTCAE v5
 grades of specs/<study>/ctcae_v5_lab.csv). The second table is conditional: among subjects with the
 TEAE and among those without it, the % with the lab abnormality the AE should bring. The study
-needs LB/ADLB (the default study); the terms and parameters are this study's, listed below.
+needs LB/ADLB; the (AE terms, lab criteria) pairs are listed below, and a pair is shown when the
+study's ADLB has its parameter and its generator simulates one of its preferred terms (AE
+profiles of safety.profiles_file).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pipelines.adam.pipeline import derive_adam  # noqa: E402
 from pipelines.metadata import load_spec  # noqa: E402
 from pipelines.raw import read_extract  # noqa: E402
 from pipelines.sdtm import build_domains, load_mappings  # noqa: E402
+from pipelines.simulate.config import load_config as load_generator_config  # noqa: E402
 from pipelines.simulate.run import run as simulate  # noqa: E402
 from pipelines.study import study as selected_study  # noqa: E402
 
@@ -50,15 +54,27 @@ PAIRS = [
                                             ("Free T4 below the LLN", "T4FR", "ANRIND", "LOW")]),
     ("Thrombocytopenia / Platelet count decreased", ["Thrombocytopenia", "Platelet count decreased"],
      [("Platelets grade >= 1 (< LLN)", "PLAT", "ATOXGRL", 1), ("Platelets grade >= 2 (< 75)", "PLAT", "ATOXGRL", 2)]),
+    ("Neutropenia / Neutrophil count decreased / Febrile neutropenia",
+     ["Neutropenia", "Neutrophil count decreased", "Febrile neutropenia"],
+     [("Neutrophils grade >= 2 (< 1.5 x 10^9/L)", "NEUT", "ATOXGRL", 2),
+      ("Neutrophils grade >= 3 (< 1.0 x 10^9/L)", "NEUT", "ATOXGRL", 3)]),
+    ("Hypomagnesaemia", ["Hypomagnesaemia"], [("Magnesium grade >= 1 (< LLN)", "MG", "ATOXGRL", 1),
+                                              ("Magnesium grade >= 2 (< 0.5 mmol/L)", "MG", "ATOXGRL", 2)]),
+    ("Hypokalaemia", ["Hypokalaemia"], [("Potassium grade >= 2 (< LLN)", "K", "ATOXGRL", 2),
+                                        ("Potassium grade >= 3 (< 3.0 mmol/L)", "K", "ATOXGRL", 3)]),
+    ("Acute kidney injury / Blood creatinine increased", ["Acute kidney injury", "Blood creatinine increased"],
+     [("Creatinine grade >= 1 (> ULN)", "CREAT", "ATOXGRH", 1),
+      ("Creatinine grade >= 2 (> 1.5 x ULN or baseline)", "CREAT", "ATOXGRH", 2)]),
+    ("Hyperthyroidism", ["Hyperthyroidism"], [("TSH below the LLN", "TSH", "ANRIND", "LOW")]),
 ]
 
 
-def build(subjects: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
-    st = selected_study()
+def build(subjects: int, seed: int, sid: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
+    st = selected_study(sid)
     times = {}
     with tempfile.TemporaryDirectory(prefix="lab_rates_") as tmp:
         t = time.perf_counter()
-        simulate(tmp, subjects=subjects, seed=seed)
+        simulate(tmp, subjects=subjects, seed=seed, study=st.id)
         times["generate"] = time.perf_counter() - t
         t = time.perf_counter()
         edc = load_spec(st.spec("edc"))
@@ -89,7 +105,23 @@ def _lab_subjects(adlb: pl.DataFrame, paramcd: str, col: str, crit) -> pl.Series
     return hit.get_column("USUBJID").unique()
 
 
-def tables(adsl: pl.DataFrame, adae: pl.DataFrame, adlb: pl.DataFrame) -> list[str]:
+def study_pairs(sid: str, adlb: pl.DataFrame) -> list:
+    """The pairs of PAIRS the study can show: a parameter of its ADLB, a preferred term its
+    generator simulates (a row of safety.profiles_file, named in safety.dictionary_file)."""
+    cfg = load_generator_config(study=sid)
+    simulated = set(cfg.read_csv(cfg.safety.profiles_file)["pt_code"].to_list())
+    dictionary = cfg.read_csv(cfg.safety.dictionary_file)
+    terms = set(dictionary.filter(pl.col("pt_code").is_in(list(simulated)))["pt_name"].to_list())
+    params = set(adlb.get_column("PARAMCD").unique().to_list())
+    out = []
+    for label, pts, labs in PAIRS:
+        labs = [x for x in labs if x[1] in params]
+        if labs and terms.intersection(pts):
+            out.append((label, [t for t in pts if t in terms], labs))
+    return out
+
+
+def tables(adsl: pl.DataFrame, adae: pl.DataFrame, adlb: pl.DataFrame, pairs: list = PAIRS) -> list[str]:
     saf = adsl.filter(pl.col("SAFFL") == "Y").select("USUBJID", "TRT01A")
     arms = sorted(saf.get_column("TRT01A").unique().to_list())
     n = {a: saf.filter(pl.col("TRT01A") == a).height for a in arms}
@@ -97,7 +129,7 @@ def tables(adsl: pl.DataFrame, adae: pl.DataFrame, adlb: pl.DataFrame) -> list[s
     lines = ["| % of subjects | " + " | ".join(arms) + " |", "|---|" + "---:|" * len(arms),
              "| N (safety) | " + " | ".join(str(n[a]) for a in arms) + " |"]
     cond = ["| Lab abnormality (on treatment) | % with the TEAE | % without it | N with / without |", "|---|---:|---:|---:|"]
-    for label, terms, labs in PAIRS:
+    for label, terms, labs in pairs:
         ae_subj = teae.filter(pl.col("AEDECOD").is_in(terms)).get_column("USUBJID").unique()
         row = [_pct(saf.filter((pl.col("TRT01A") == a) & pl.col("USUBJID").is_in(ae_subj.implode())).height, n[a]) for a in arms]
         lines.append(f"| AE {label} (TEAE) | " + " | ".join(row) + " |")
@@ -122,11 +154,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--subjects", type=int, default=7800, help="randomized subjects (7,800 at most on a shared machine)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--study", default=None, help="study id (specs/<study>/); default $CDISC_STUDY or the default study")
     args = ap.parse_args()
-    adsl, adae, adlb, times = build(args.subjects, args.seed)
-    print(f"study {selected_study().id}, {args.subjects} randomized, seed {args.seed}; ADLB {adlb.height:,} records; "
+    sid = selected_study(args.study).id
+    adsl, adae, adlb, times = build(args.subjects, args.seed, sid)
+    print(f"study {sid}, {args.subjects} randomized, seed {args.seed}; ADLB {adlb.height:,} records; "
           + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
-    print("\n".join(tables(adsl, adae, adlb)))
+    print("\n".join(tables(adsl, adae, adlb, study_pairs(sid, adlb))))
     return 0
 
 

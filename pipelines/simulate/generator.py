@@ -106,7 +106,7 @@ def generate(config: StudyConfig | None = None, subjects: int | None = None, see
     # L2 hook: prior/concomitant medications (from the AEs) and prior cancer therapy; own streams
     extra = history_forms(cfg, rng, spec, pop, ae, sidx, plan.first, data_end, cut_day)
     # laboratory results (labs.py, own random stream): the LB form and its unscheduled visits (SV)
-    lab = build_labs(cfg, rng["labs"], lab_tables, pop, sidx, plan.first, end.n_cycles, ae, exf) if lab_tables else {}
+    lab = build_labs(cfg, rng["labs"], lab_tables, pop, sidx, arm, plan.first, end.n_cycles, ae, exf) if lab_tables else {}
 
     # visit dates: screening, dosing visits, tumour assessments, EOT visit, follow-up contacts
     scrn = form_frame(np.arange(pop.n), "SCRN", pop.consent, -1, VISDAT=pop.consent)

@@ -151,12 +151,14 @@ def _folder_cycle(folder: pl.Series) -> np.ndarray:
     return folder.str.extract(r"^C(\d+)D01$").cast(pl.Int64).fill_null(0).to_numpy()
 
 
-def build_labs(cfg: StudyConfig, rng: np.random.Generator, tab: LabTables, pop, sidx: np.ndarray, first_dose: np.ndarray,
-               n_cycles: np.ndarray, ae: pl.DataFrame, exposure: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+def build_labs(cfg: StudyConfig, rng: np.random.Generator, tab: LabTables, pop, sidx: np.ndarray, arm: np.ndarray,
+               first_dose: np.ndarray, n_cycles: np.ndarray, ae: pl.DataFrame,
+               exposure: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """The LB form and the unscheduled visits for SV (internal frames, see ``frames.py``).
 
-    ``sidx``/``first_dose``/``n_cycles`` per randomized subject; ``ae`` the AE form as built by
-    ``safety.build_ae``; ``exposure`` the frames of ``exposure.build_exposure`` (SV, VS, the EOT visit).
+    ``sidx``/``arm`` (index into ``cfg.arms``)/``first_dose``/``n_cycles`` per randomized subject;
+    ``ae`` the AE form as built by ``safety.build_ae``; ``exposure`` the frames of
+    ``exposure.build_exposure`` (SV, VS, the EOT visit).
     """
     lc = cfg.labs
     n, T = pop.n, len(tab.codes)
@@ -170,7 +172,7 @@ def build_labs(cfg: StudyConfig, rng: np.random.Generator, tab: LabTables, pop, 
     test_panel = np.array([panels.index(p) for p in tab.panel])
     screening_mask = sum(1 << i for i, s in enumerate(lc.schedule) if s.screening)
     eot_mask = sum(1 << i for i, s in enumerate(lc.schedule) if s.end_of_treatment)
-    treat_mask = sum(1 << i for i, s in enumerate(lc.schedule) if s.every is not None)
+    treat_mask = sum(1 << i for i, s in enumerate(lc.schedule) if s.every is not None or s.every_days is not None)
 
     # ---- screening sample (randomized subjects, organ-function failures, most other failures)
     has = pop.randomized | in10 | (rng.random(n) < lc.screen_failure_collected)
@@ -185,10 +187,14 @@ def build_labs(cfg: StudyConfig, rng: np.random.Generator, tab: LabTables, pop, 
     first_of[sidx[treated]] = first_dose[treated]
     sv = exposure["SV"].select(pl.col("_sidx").alias("s"), pl.col("FOLDER").alias("folder"), pl.col("_day").alias("day"))
     cyc = _folder_cycle(sv["folder"])
+    cycle_of = np.zeros(n, dtype=np.int64)            # each randomized subject's cycle length (days)
+    cycle_of[sidx] = np.array([cfg.arm_cycle_days(a) for a in cfg.arms])[arm]
+    sv_cycle = cycle_of[sv["s"].to_numpy()]
     cmask = np.zeros(sv.height, dtype=np.int64)
     for i, s in enumerate(lc.schedule):
-        if s.every is not None:
-            cmask |= np.where((cyc > 0) & ((cyc - 1) % s.every == 0), 1 << i, 0)
+        every = s.cycles_between(sv_cycle)
+        if every is not None:
+            cmask |= np.where((cyc > 0) & ((cyc - 1) % every == 0), 1 << i, 0)
     stale = (first_of[sv["s"].to_numpy()] - scr_day[sv["s"].to_numpy()]) > lc.first_cycle_repeat_days
     cmask = np.where((cyc == 1) & ~stale, 0, cmask)
     is_eot = (sv["folder"] == "EOT").to_numpy()

@@ -7,7 +7,9 @@ study's ``data/`` folder, named here and read by :mod:`pipelines.simulate.labs_t
 * ``schedule``: per panel (EDC codelist LBCAT of the LB form), whether it is drawn at screening,
   on Day 1 of every ``every``-th cycle (cycle 1 only when the screening sample is older than
   ``first_cycle_repeat_days``: the protocol accepts recent screening labs as the cycle 1 labs)
-  and at the end-of-treatment visit;
+  and at the end-of-treatment visit; ``every_days`` instead of ``every`` gives the interval in
+  days, for arms of different cycle lengths: each arm draws the panel every
+  round(every_days / its cycle_days) cycles (at least every cycle);
 * unscheduled samples: a screening retest before the first dose (``retest_prob``) and a sample on
   the onset day of an adverse event that moves a laboratory result (``unscheduled_prob`` by the
   event's CTCAE grade), both in folders UNS01, UNS02 ...;
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Model(BaseModel):
@@ -30,7 +33,23 @@ class PanelSchedule(_Model):
     panel: str                              # EDC LBCAT code (HAEM, CHEM ...)
     screening: bool = True
     every: int | None = Field(default=1, ge=1)  # Day 1 of cycles 1, 1 + every, ...; None: not on treatment
+    every_days: int | None = Field(default=None, ge=1)  # instead of every: interval in days, per arm's cycle length
     end_of_treatment: bool = False
+
+    @model_validator(mode="after")
+    def _interval(self):
+        if self.every_days is not None and ("every" in self.model_fields_set):
+            raise ValueError(f"schedule of panel {self.panel}: give every (cycles) or every_days, not both")
+        return self
+
+    def cycles_between(self, cycle_days: np.ndarray) -> np.ndarray | None:
+        """The number of cycles between two samples of the panel, for cycles of ``cycle_days``
+        (one per subject or per arm); None when the panel is not drawn on treatment."""
+        if self.every_days is not None:
+            return np.maximum(1, np.rint(self.every_days / cycle_days)).astype(np.int64)
+        if self.every is None:
+            return None
+        return np.full(np.shape(cycle_days), self.every, dtype=np.int64)
 
 
 class Labs(_Model):
