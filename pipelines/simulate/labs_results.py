@@ -199,13 +199,17 @@ def lab_form(cfg: StudyConfig, rng: np.random.Generator, tab: LabTables, sub, v:
         acc += len(cats[t])
     cat_text = cat_names.gather(np.where(ordinal, offset[res.t] + np.nan_to_num(res.value).astype(np.int64), 0)) \
         if acc else pl.Series([None] * res.v.size, dtype=pl.String)
-    frame = pl.DataFrame({"_v": orig, "_d": dec, "_lo": tab.low[p, sx, res.t], "_hi": tab.high[p, sx, res.t],
-                          "_ord": ordinal, "_nd": res.not_done}, nan_to_null=False)
+    frame = pl.DataFrame({"_v": orig, "_d": dec, "_ord": ordinal, "_nd": res.not_done}, nan_to_null=False)
     text = frame.select(
         pl.when(pl.col("_nd")).then(None).when(pl.col("_ord")).then(cat_text).otherwise(
-            format_decimals(pl.col("_v"), pl.col("_d"))).alias("res"),
-        format_decimals(pl.col("_lo"), pl.col("_d")).alias("lo"),
-        format_decimals(pl.col("_hi"), pl.col("_d")).alias("hi"))
+            format_decimals(pl.col("_v"), pl.col("_d"))).alias("res"))
+    # the reference limits depend on (laboratory profile, sex, test) only: formatted once per
+    # combination of the table, then gathered for every result
+    P = tab.low.shape[0]
+    limits = pl.DataFrame({"_lo": tab.low.ravel(), "_hi": tab.high.ravel(),
+                           "_d": np.broadcast_to(tab.decimals[:, None, :], (P, 2, T)).ravel()}, nan_to_null=False).select(
+        format_decimals(pl.col("_lo"), pl.col("_d")).alias("lo"), format_decimals(pl.col("_hi"), pl.col("_d")).alias("hi"))
+    cell = pl.Series((p * 2 + sx) * T + res.t)
     units = pl.Series(tab.unit.ravel().tolist(), dtype=pl.String).replace("", None).gather(pt)
     normal = pl.Series(tab.normal.ravel().tolist(), dtype=pl.String).replace("", None).gather(pt)
     reasons = np.asarray(lc.not_done_reasons, dtype=object)
@@ -215,7 +219,7 @@ def lab_form(cfg: StudyConfig, rng: np.random.Generator, tab: LabTables, sub, v:
         s, v["folder"].gather(res.v), day, res.t, LBDAT=day,
         LBCAT=pl.Series(tab.panel.tolist(), dtype=pl.String).gather(res.t),
         LBTESTCD=pl.Series(tab.codes, dtype=pl.String).gather(res.t),
-        LBORRES=text["res"], LBORRESU=units, LBORNRLO=text["lo"], LBORNRHI=text["hi"], LBNRC=normal,
+        LBORRES=text["res"], LBORRESU=units, LBORNRLO=limits["lo"].gather(cell), LBORNRHI=limits["hi"].gather(cell), LBNRC=normal,
         LBFAST=pl.Series(res.fasting).replace_strict({1: "Y", 0: "N"}, default=None, return_dtype=pl.String),
         LBND=res.not_done.astype(np.int64),
         LBREASND=pl.DataFrame({"nd": res.not_done, "r": reason}).select(pl.when(pl.col("nd")).then(pl.col("r"))).to_series(),
