@@ -115,10 +115,12 @@ def derive_epoch(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.Dat
 
 
 def _lookup_one(ctx: RuleContext, src: Mapping[str, Any], on: list[str], there: list[str]) -> pl.DataFrame:
-    allowed = {"domain", "column", "where", "pick", "stage"}
+    allowed = {"domain", "column", "where", "pick", "stage", "date"}
     unknown = set(src) - allowed
     if unknown or "domain" not in src or "column" not in src:
-        raise ctx.error(f"lookup: a source needs domain and column (and may have where, pick, stage), got {dict(src)}")
+        raise ctx.error(f"lookup: a source needs domain and column (and may have where, pick, stage, date), got {dict(src)}")
+    if not isinstance(src.get("date", False), bool):
+        raise ctx.error(f"lookup: date is true or false (the date part of an ISO 8601 date/time), got {src['date']!r}")
     stage = src.get("stage", "base")
     other = ctx.other(src["domain"], stage)
     col = src["column"]
@@ -129,6 +131,8 @@ def _lookup_one(ctx: RuleContext, src: Mapping[str, Any], on: list[str], there: 
         other = other.filter(_sql(ctx, src["where"]).fill_null(False))
     other = other.filter(pl.col(col).is_not_null())
     other = other.select([pl.col(t).alias(h) for h, t in zip(on, there)] + ([pl.col(col)] if col not in on else []))
+    if src.get("date"):
+        other = other.with_columns(pl.col(col).cast(pl.String).str.slice(0, 10))
     pick = src.get("pick", "min")
     v = pl.col(col)
     agg = {
@@ -150,7 +154,8 @@ def _lookup_depends(p: Mapping[str, Any]) -> list[tuple[str, str]]:
 def derive_lookup(df: pl.DataFrame, target: str, ctx: RuleContext, **p) -> pl.DataFrame:
     """A value from other domains, per subject (``on``, default USUBJID): each source gives
     ``domain``, ``column``, optional ``where`` (polars SQL), ``pick`` (min/max/first/last/
-    concat_unique/count) and ``stage`` (base = as mapped, final = derived); the sources are
+    concat_unique/count), ``stage`` (base = as mapped, final = derived) and ``date`` (true: the
+    date part of an ISO 8601 date/time, for a date such as RFPENDTC); the sources are
     combined by ``combine``: coalesce (first source with a value, default), min or max.
     ``on`` is a list of columns of both domains, or a mapping of this domain's column to the
     other's (``{USUBJID: USUBJID, LBDTC: SVSTDTC}``: the visit of the same subject and date).

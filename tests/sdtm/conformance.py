@@ -140,16 +140,19 @@ def study_day_variables(data, spec):
 
 
 def lobxfl_once(data, spec):
-    """--LOBXFL = Y on at most one record per subject and test (USUBJID, --TESTCD, and --CAT,
-    --SCAT, --SPEC, --METHOD where the dataset has them: LB PROT by dipstick and by 24-hour
-    collection are two results): the last observation before exposure."""
+    """--LOBXFL = Y on at most one record per subject and test (USUBJID, --TESTCD, and --TSTDTL,
+    --CAT, --SCAT, --SPEC, --METHOD where the dataset has them): the last observation before
+    exposure. Each qualifier tells two results of one test apart: LB PROT by dipstick and by 24-hour
+    collection; MI PDL1 scored as combined positive score and as tumour proportion score on the same
+    slide (--TSTDTL, SDTMIG 3.4: "further description of the test performed in producing the
+    result", e.g. the percentage of cells displaying the biomarker)."""
     out = []
     for name in subject_datasets(data):
         df = data[name]
         flag = f"{name}LOBXFL"
         if flag not in df.columns:
             continue
-        keys = ["USUBJID"] + [c for c in (f"{name}TESTCD", f"{name}CAT", f"{name}SCAT", f"{name}SPEC", f"{name}METHOD") if c in df.columns]
+        keys = ["USUBJID"] + [c for c in (f"{name}TESTCD", f"{name}TSTDTL", f"{name}CAT", f"{name}SCAT", f"{name}SPEC", f"{name}METHOD") if c in df.columns]
         f = df.with_row_index("_rec", offset=1).filter(pl.col(flag) == "Y")
         out.append(_report(f, pl.struct(keys).is_duplicated(), "LOBXFL-ONCE", name, flag, keys[1],
                            f"more than one {flag} = Y per {', '.join(keys)}"))

@@ -1,8 +1,13 @@
 """SDTMIG 3.4 conformance of a generated study: each rule CDISC CORE reported on ``make run``'s SDTM
 (issue 10), implemented as the rule states it (tests/sdtm/conformance.py), reports nothing but the
-explained exceptions of sheet ``Conformance Exceptions`` (specs/<study>/sdtm.xlsx)."""
+explained exceptions of sheet ``Conformance Exceptions`` (specs/<study>/sdtm.xlsx).
+
+Run for every study with a generator configuration (pipelines/simulate/studies/<study>/), each on
+its own 60-subject extract and its own spec, mappings and exceptions, whichever study is selected."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import polars as pl
 import pytest
@@ -16,39 +21,58 @@ from pipelines.raw import read_extract
 from pipelines.sdtm import build_domains, load_mappings
 from pipelines.sdtm.dates import compute_dtc_period
 from pipelines.sdtm.exceptions import ConformanceException, apply_exceptions, excepted_records, load_exceptions
-from pipelines.study import study as _selected_study
+from pipelines.simulate import run as simulate
+from pipelines.study import known_studies, study as get_study, study_id
 
 from . import conformance
 
-STUDY = _selected_study()
-SPEC_PATH = STUDY.spec("sdtm")
-SPEC = load_spec(SPEC_PATH)
-EDC = load_spec(STUDY.spec("edc"))
-MAPPINGS = load_mappings(STUDY.mappings_dir)
-EXCEPTIONS = load_exceptions(SPEC_PATH)
+STUDIES = [s for s in known_studies() if get_study(s).simulate_config is not None]
+
+
+@dataclass(frozen=True)
+class Meta:
+    """One study's metadata: its spec, EDC spec, mappings and explained exceptions."""
+
+    sid: str
+    spec: object
+    edc: object
+    mappings: object
+    exceptions: tuple
+
+
+@pytest.fixture(scope="module", params=STUDIES)
+def meta(request) -> Meta:
+    s = get_study(request.param)
+    return Meta(s.id, load_spec(s.spec("sdtm")), load_spec(s.spec("edc")), load_mappings(s.mappings_dir),
+                tuple(load_exceptions(s.spec("sdtm"))))
 
 
 @pytest.fixture(scope="module")
-def data(generated_extract):
-    raw = {k: v.frame for k, v in read_extract(generated_extract, EDC).items()}
-    cut = data_cut_date(discover(generated_extract)[-1], raw)
-    return {k: r.data for k, r in build_domains(raw, SPEC, MAPPINGS, data_cut=cut).items()}
+def data(meta, request, tmp_path_factory):
+    if meta.sid == study_id():
+        extract = request.getfixturevalue("generated_extract")  # the selected study's, shared with tests/sdtm
+    else:
+        extract = tmp_path_factory.mktemp(f"conformance_{meta.sid}")
+        simulate(extract, subjects=60, seed=7, study=meta.sid)
+    raw = {k: v.frame for k, v in read_extract(extract, meta.edc).items()}
+    cut = data_cut_date(discover(extract)[-1], raw)
+    return {k: r.data for k, r in build_domains(raw, meta.spec, meta.mappings, data_cut=cut).items()}
 
 
 @pytest.fixture(scope="module")
-def findings(data):
-    return apply_exceptions(conformance.findings(data, SPEC), data, EXCEPTIONS)
+def findings(meta, data):
+    return apply_exceptions(conformance.findings(data, meta.spec), data, meta.exceptions)
 
 
 @pytest.mark.parametrize("rule", sorted(conformance.RULES))
-def test_no_finding_but_the_explained_exceptions(rule, data, findings):
-    found = apply_exceptions(pl.concat([p.cast(conformance.SCHEMA) for p in conformance.RULES[rule](data, SPEC)]
-                                       or [pl.DataFrame(schema=conformance.SCHEMA)]), data, EXCEPTIONS)
+def test_no_finding_but_the_explained_exceptions(rule, meta, data):
+    found = apply_exceptions(pl.concat([p.cast(conformance.SCHEMA) for p in conformance.RULES[rule](data, meta.spec)]
+                                       or [pl.DataFrame(schema=conformance.SCHEMA)]), data, meta.exceptions)
     standing = found.filter(pl.col("exception").is_null())
-    assert standing.height == 0, f"{rule}:\n{standing.head(20)}"
+    assert standing.height == 0, f"{meta.sid} {rule}:\n{standing.head(20)}"
 
 
-def test_the_rules_do_find_what_they_look_for(data):
+def test_the_rules_do_find_what_they_look_for(meta, data):
     """Each rule fires on a record made wrong on purpose (the oracle can fail)."""
     broken = dict(data)
     dm = data["DM"]
@@ -60,21 +84,21 @@ def test_the_rules_do_find_what_they_look_for(data):
     broken["MH"] = data["MH"].with_columns(pl.lit("2099-01-01").alias("MHSTDTC"))
     broken["AE"] = data["AE"].with_columns(pl.lit(None, pl.String).alias("EPOCH"), pl.lit("2099-01-01").alias("AEENDTC"))
     broken["TR"] = data["TR"].with_columns(pl.lit("Y").alias("TRLOBXFL"))
-    found = apply_exceptions(conformance.findings(broken, SPEC), broken, EXCEPTIONS).filter(pl.col("exception").is_null())
+    found = apply_exceptions(conformance.findings(broken, meta.spec), broken, meta.exceptions).filter(pl.col("exception").is_null())
     for rule, dataset in [("CG0529", "DM"), ("CG0534", "DM"), ("CG0034", "SS"), ("CG0079", "MH"),
                           ("EPOCH-NULL", "AE"), ("RFPENDTC-LAST", "AE"), ("LOBXFL-LESION", "TR")]:
         assert found.filter((pl.col("rule") == rule) & (pl.col("dataset") == dataset)).height > 0, rule
 
 
-def test_every_exception_condition_applies_to_the_generated_study(data):
-    for exc in EXCEPTIONS:
+def test_every_exception_condition_applies_to_the_generated_study(meta, data):
+    for exc in meta.exceptions:
         excepted_records(exc, data)  # a condition that cannot be applied is an error naming its row
 
 
-def test_no_exception_for_the_rules_that_must_hold_without_one():
+def test_no_exception_for_the_rules_that_must_hold_without_one(meta):
     allowed = {"DTHFL-FATAL-AE", "CG0529", "CG0079", "AESTDTC-DS", "EPOCH-NULL", "LOBXFL-ONCE", "CT2002"}
-    assert {e.rule for e in EXCEPTIONS} == allowed
-    for e in EXCEPTIONS:
+    assert {e.rule for e in meta.exceptions} == allowed
+    for e in meta.exceptions:
         assert e.explanation.endswith(")") or e.explanation.endswith("."), e.where
         assert e.reference, e.where
 
@@ -101,12 +125,12 @@ def test_the_epoch_exception_covers_only_dates_whose_period_spans_elements(data,
         assert overlaps.filter(pl.col("len") == 1).height == 0, name
 
 
-def test_ethnic_edc_codes_map_to_the_c66790_term_of_the_same_meaning():
+def test_ethnic_edc_codes_map_to_the_c66790_term_of_the_same_meaning(meta):
     """DM.ETHNIC: every EDC code (specs/edc.xlsx codelist ETHNIC) maps to the C66790 term whose
     text is the EDC decode, and nothing else."""
-    rule = next(r for r in MAPPINGS.domains["DM"].sources[0].rules if r.target == "ETHNIC")
-    edc = {t.term: t.decoded for t in EDC.codelists["ETHNIC"].terms}
-    sdtm = SPEC.codelists[SPEC.dataset("DM").variable("ETHNIC").codelist]
+    rule = next(r for r in meta.mappings.domains["DM"].sources[0].rules if r.target == "ETHNIC")
+    edc = {t.term: t.decoded for t in meta.edc.codelists["ETHNIC"].terms}
+    sdtm = meta.spec.codelists[meta.spec.dataset("DM").variable("ETHNIC").codelist]
     assert sdtm.nci_code == "C66790"
     assert {str(k): v for k, v in rule.params["map"].items()} == {code: text.upper() for code, text in edc.items()}
     assert set(rule.params["map"].values()) == set(sdtm.values)
@@ -157,3 +181,21 @@ def test_an_exception_covers_its_rule_dataset_variable_and_records_only():
     # the subject's DM variables are there for a condition on another dataset
     ae = ConformanceException("R", "AE", None, "LENGTH(AESTDTC) < 10 AND ARMNRS IS NOT NULL", "x" * 50)
     assert excepted_records(ae, data).to_list() == [1]
+
+
+# --------------------------------------------------------------------------- LOBXFL-ONCE
+@pytest.mark.parametrize(("extra", "flags", "expected"), [
+    # two results of one test told apart by --TSTDTL (PD-L1 CPS and TPS of one slide): no finding
+    ({"MITSTDTL": ["COMBINED POSITIVE SCORE", "TUMOR PROPORTION SCORE"]}, ["Y", "Y"], []),
+    # the same test and detail flagged twice: both records found
+    ({"MITSTDTL": ["COMBINED POSITIVE SCORE", "COMBINED POSITIVE SCORE"]}, ["Y", "Y"], [1, 2]),
+    # without --TSTDTL the test code alone keys the flag
+    ({}, ["Y", "Y"], [1, 2]),
+    ({}, ["Y", None], []),
+    # --METHOD tells two results apart as well
+    ({"MIMETHOD": ["IMMUNOHISTOCHEMISTRY", "IN SITU HYBRIDIZATION"]}, ["Y", "Y"], []),
+])
+def test_lobxfl_once_keys_on_the_test_and_its_qualifiers(extra, flags, expected):
+    mi = pl.DataFrame({"USUBJID": ["S1", "S1"], "MITESTCD": ["PDL1", "PDL1"], **extra, "MILOBXFL": flags})
+    found = pl.concat([p.cast(conformance.SCHEMA) for p in conformance.lobxfl_once({"MI": mi}, None)])
+    assert found.get_column("record").to_list() == expected

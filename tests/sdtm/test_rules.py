@@ -284,6 +284,20 @@ def test_lookup_min_max_concat_count_and_coalesce():
     assert latest["T"].to_list() == ["2026-03-25", "2026-03-01", None]
 
 
+def test_lookup_takes_the_date_part_of_a_datetime_when_asked():
+    # an infusion ending the day after the last visit: the end of participation is that day (a date)
+    ex = pl.DataFrame({"USUBJID": ["S1", "S1", "S2"], "EXENDTC": ["2026-03-02T14:32", "2026-03-05T09:10", "2026-04"]})
+    sv = pl.DataFrame({"USUBJID": ["S1", "S2"], "SVSTDTC": ["2026-03-04", "2026-04-20"]})
+    df = pl.DataFrame({"USUBJID": ["S1", "S2", "S3"]})
+    sources = [{"domain": "SV", "column": "SVSTDTC", "pick": "max"}, {"domain": "EX", "column": "EXENDTC", "pick": "max", "date": True}]
+    assert frame_rule("lookup", df, {"EX": ex, "SV": sv}, combine="max", sources=sources)["T"].to_list() == \
+        ["2026-03-05", "2026-04-20", None]
+    assert frame_rule("lookup", df, {"EX": ex}, sources=[{"domain": "EX", "column": "EXENDTC", "pick": "max"}])["T"].to_list() == \
+        ["2026-03-05T09:10", "2026-04", None]
+    with pytest.raises(MappingError, match="date is true or false"):
+        frame_rule("lookup", df, {"EX": ex}, sources=[{"domain": "EX", "column": "EXENDTC", "date": "yes"}])
+
+
 def test_lookup_by_other_keys():
     ti = pl.DataFrame({"IETESTCD": ["IN02", "EX06"], "IETEST": ["Age", "Prior immunotherapy"]})
     df = pl.DataFrame({"IETESTCD": ["EX06", "IN99"]})
