@@ -30,6 +30,7 @@ import polars as pl
 
 from ..keys import SUBJECT
 from ..metadata.model import SpecError
+from .conform import attach
 from .dates import compute_complete_date, compute_study_day
 
 DIRECTIONS = {"L": "ATOXGRL", "H": "ATOXGRH"}
@@ -118,13 +119,12 @@ def lab_records(lb: pl.DataFrame, adsl: pl.DataFrame, paramcd: str | None = None
             pl.col("VISIT").alias("AVISIT"),
             pl.col("VISITNUM").cast(pl.Float64).alias("AVISITN"),
         )
-        .join(adsl.select(SUBJECT, "TRTSDT", "TRTEDT"), on=SUBJECT, how="left", maintain_order="left")
-        .with_columns(compute_study_day("ADT", "TRTSDT").alias("ADY"))
     )
+    df = attach(df, adsl.select(SUBJECT, "TRTSDT", "TRTEDT"), [SUBJECT]).with_columns(
+        compute_study_day("ADT", "TRTSDT").alias("ADY"))
     order = df.select("LBCAT", "PARAMCD").unique().sort("LBCAT", "PARAMCD", nulls_last=True)
     order = order.unique("PARAMCD", keep="first", maintain_order=True).with_row_index("PARAMN", offset=1)
-    df = df.join(order.select("PARAMCD", pl.col("PARAMN").cast(pl.Int64)), on="PARAMCD", how="left",
-                 maintain_order="left")
+    df = attach(df, order.select("PARAMCD", pl.col("PARAMN").cast(pl.Int64)), ["PARAMCD"])
     return df.with_columns(compute_anrind("AVAL", "ANRLO", "ANRHI", "LBNRIND").alias("ANRIND")).drop("_unit")
 
 
@@ -167,11 +167,11 @@ def derive_baseline(df: pl.DataFrame, window_days: int | None = None) -> pl.Data
     df = df.with_row_index("_row")
     last = (df.filter(pre).group_by(key).agg(pl.col("_row").sort_by(["ADT", "LBSEQ", "_row"]).last())
             .with_columns(pl.lit("Y").alias("ABLFL")))
-    df = df.join(last, on=[*key, "_row"], how="left", maintain_order="left")
+    df = attach(df, last, [*key, "_row"])
     bcols = {"AVAL": "BASE", "AVALC": "BASEC", "ANRIND": "BNRIND", "ATOXGRL": "BTOXGRL", "ATOXGRH": "BTOXGRH"}
     bcols = {k: v for k, v in bcols.items() if k in df.columns}
     base = df.filter(pl.col("ABLFL") == "Y").select(*key, *[pl.col(k).alias(v) for k, v in bcols.items()])
-    df = df.join(base, on=key, how="left", maintain_order="left")
+    df = attach(df, base, key)
     post = pl.col("ADT").is_not_null() & pl.col("TRTSDT").is_not_null() & (pl.col("ADT") > pl.col("TRTSDT"))
     on_trt = post
     if window_days is not None:
@@ -184,7 +184,7 @@ def derive_baseline(df: pl.DataFrame, window_days: int | None = None) -> pl.Data
         pl.when(post & (pl.col("BASE") != 0)).then(chg / pl.col("BASE") * 100).alias("PCHG"),
         pl.when(post & pl.col("BNRIND").is_not_null() & pl.col("ANRIND").is_not_null())
         .then(pl.col("BNRIND") + pl.lit(" to ") + pl.col("ANRIND")).alias("SHIFT1"),
-    ).sort("_row").drop("_row")
+    ).drop("_row")
 
 
 def derive_base_grades(df: pl.DataFrame) -> pl.DataFrame:
@@ -194,7 +194,7 @@ def derive_base_grades(df: pl.DataFrame) -> pl.DataFrame:
     key = [SUBJECT, "PARAMCD"]
     grades = {"ATOXGRL": "BTOXGRL", "ATOXGRH": "BTOXGRH"}
     base = df.filter(pl.col("ABLFL") == "Y").select(*key, *[pl.col(a).alias(b) for a, b in grades.items()])
-    return df.drop(list(grades.values()), strict=False).join(base, on=key, how="left", maintain_order="left")
+    return attach(df.drop(list(grades.values()), strict=False), base, key)
 
 
 def derive_worst(df: pl.DataFrame) -> pl.DataFrame:
@@ -203,13 +203,13 @@ def derive_worst(df: pl.DataFrame) -> pl.DataFrame:
     df = df.with_row_index("_row")
     for grade, flag in (("ATOXGRL", "WGRLOFL"), ("ATOXGRH", "WGRHIFL")):
         g = pl.col(grade).cast(pl.Int64, strict=False)
-        pick = (df.filter((pl.col("ONTRTFL") == "Y") & g.is_not_null())
-                .with_columns(g.alias("_g"))
+        pick = (df.select(SUBJECT, "PARAMCD", "ADT", "_row", "ONTRTFL", g.alias("_g"))  # narrow: no copy of the wide frame
+                .filter((pl.col("ONTRTFL") == "Y") & pl.col("_g").is_not_null())
                 .sort([SUBJECT, "PARAMCD", "_g", "ADT", "_row"], descending=[False, False, True, False, False])
                 .unique([SUBJECT, "PARAMCD"], keep="first", maintain_order=True)
                 .select("_row", pl.lit("Y").alias(flag)))
-        df = df.join(pick, on="_row", how="left", maintain_order="left")
-    return df.sort("_row").drop("_row")
+        df = attach(df, pick, ["_row"])
+    return df.drop("_row")
 
 
 def derive_hys_law(df: pl.DataFrame, transaminases: list[str], bilirubin: str, k1: float = 3.0,
@@ -224,7 +224,7 @@ def derive_hys_law(df: pl.DataFrame, transaminases: list[str], bilirubin: str, k
     hit = tx.join(bl, on=day, how="inner").filter((pl.col("_tx") > k1) & (pl.col("_bl") > k2)).select(
         *day, pl.lit(True).alias("_hy"))
     involved = pl.col("PARAMCD").is_in([*transaminases, bilirubin])
-    return df.join(hit, on=day, how="left", maintain_order="left").with_columns(
+    return attach(df, hit, day).with_columns(
         pl.when(involved & pl.col("_hy").fill_null(False)).then(pl.lit("Y"))
         .when(involved & pl.col("AVAL").is_not_null()).then(pl.lit("N"))
         .otherwise(pl.lit(None, pl.String)).alias("HYLAWFL")

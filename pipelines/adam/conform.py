@@ -27,6 +27,15 @@ def conform_to_spec(df: pl.DataFrame, dataset: Dataset, warn=None) -> pl.DataFra
     return df.select(exprs)
 
 
+def attach(df: pl.DataFrame, right: pl.DataFrame, on: list[str]) -> pl.DataFrame:
+    """``df`` with the other columns of ``right`` (at most one row per ``on`` key), matched on
+    ``on``; rows and their order unchanged. The join works on the key columns only and the
+    result's columns are added to ``df``, so a wide frame is not copied for each derivation
+    (at 17 million records one copy of ADLB is several GB)."""
+    got = df.select(on).join(right, on=on, how="left", maintain_order="left")
+    return df.with_columns(got.drop(on).get_columns())
+
+
 def merge_adsl_vars(df: pl.DataFrame, adsl: pl.DataFrame, dataset: Dataset) -> pl.DataFrame:
     """Add the ADSL variables the spec lists for ``dataset`` and ``df`` lacks (by USUBJID)."""
     wanted = [v for v in dataset.variable_names if v in adsl.columns and v not in df.columns and v != SUBJECT]
@@ -34,7 +43,7 @@ def merge_adsl_vars(df: pl.DataFrame, adsl: pl.DataFrame, dataset: Dataset) -> p
         return df
     if df.height == adsl.height and df.get_column(SUBJECT).equals(adsl.get_column(SUBJECT), check_names=False):
         return df.with_columns([adsl.get_column(c) for c in wanted])  # same subjects, same order
-    return df.join(adsl.select(SUBJECT, *wanted), on=SUBJECT, how="left", maintain_order="left")
+    return attach(df, adsl.select(SUBJECT, *wanted), [SUBJECT])
 
 
 def add_aseq(df: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
