@@ -22,7 +22,6 @@ polars), called by the builder ``laboratory`` of sheet ``Dataset Builders``:
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import polars as pl
 
 from ..keys import SUBJECT
 from ..metadata.model import SpecError
+from ..metadata.sheets import csv_table
 from .conform import attach
 from .dates import compute_complete_date, compute_study_day
 
@@ -49,19 +49,12 @@ def load_grading(path: str | Path) -> tuple[GradeCriterion, ...]:
     """The grading table (columns PARAMCD, DIRECTION, TERM, GRADE, CONDITION; ``#`` comments); a
     bad row is an error naming the file, line and column."""
     p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"{p}: toxicity grading table not found")
-    with p.open(encoding="utf-8", newline="") as fh:
-        lines = [(i, ln) for i, ln in enumerate(fh, start=1) if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise SpecError(f"{p}: the toxicity grading table is empty")
-    rows = list(csv.reader([ln for _, ln in lines]))
-    header = [h.strip() for h in rows[0]]
+    head_line, header, rows = csv_table(p, "toxicity grading table")
     need = ["PARAMCD", "DIRECTION", "TERM", "GRADE", "CONDITION"]
     if header != need:
-        raise SpecError(f"{p}: line {lines[0][0]}: columns must be {', '.join(need)}, got {', '.join(header)}")
+        raise SpecError(f"{p}: line {head_line}: columns must be {', '.join(need)}, got {', '.join(header)}")
     out = []
-    for (line, _), r in zip(lines[1:], rows[1:]):
+    for line, r in rows:
         if len(r) != len(need):
             raise SpecError(f"{p}: line {line}: {len(r)} fields, expected {len(need)}")
         d = dict(zip(need, (x.strip() for x in r)))

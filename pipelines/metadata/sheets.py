@@ -4,11 +4,13 @@ the cell (sheet, row, column), cached in memory and on disk; writing a workbook.
 :mod:`pipelines.metadata.workbook` builds the spec model (:func:`load_spec`) on these rows; every
 other module that reads a configuration sheet (ADaM, analyses, edit checks, exceptions, delivery
 checks) uses :func:`sheet_rows` (its columns declared, a misspelt header refused) or
-:func:`sheet_records` (a sheet read whatever its columns, for a report).
+:func:`sheet_records` (a sheet read whatever its columns, for a report). A study's CSV tables
+(unit conversions, toxicity grading) are read by :func:`csv_table`.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import pickle
@@ -311,3 +313,18 @@ def iter_sheet_names(path: str | os.PathLike[str]) -> Iterable[str]:
 
 
 Row = _Row  # the typed row, for modules that annotate with it
+
+
+def csv_table(path: str | os.PathLike[str], what: str) -> tuple[int, list[str], list[tuple[int, list[str]]]]:
+    """A study's CSV table (``what`` names it in errors): the header's line number, its stripped
+    column names, and (line number, fields) of each row; blank lines and ``#`` comments skipped.
+    A missing or empty file is an error naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"{p}: {what} not found")
+    with p.open(encoding="utf-8", newline="") as fh:
+        lines = [(i, ln) for i, ln in enumerate(fh, start=1) if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise SpecError(f"{p}: the {what} is empty")
+    rows = list(csv.reader([ln for _, ln in lines]))
+    return lines[0][0], [h.strip() for h in rows[0]], [(line, r) for (line, _), r in zip(lines[1:], rows[1:])]

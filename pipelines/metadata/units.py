@@ -15,13 +15,13 @@ the column.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .model import SpecError
+from .sheets import csv_table
 
 COLUMNS = ("LBTESTCD", "LBORRESU", "LBSTRESU", "FACTOR", "DECIMALS")
 
@@ -72,19 +72,14 @@ def load_unit_table(path: str | os.PathLike[str]) -> UnitTable:
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key in _CACHE:
         return _CACHE[key]
-    with p.open(encoding="utf-8", newline="") as fh:
-        lines = [(i, line) for i, line in enumerate(fh, start=1) if line.strip() and not line.lstrip().startswith("#")]
-    if not lines:
-        raise SpecError(f"{p}: the unit conversion table is empty")
-    rows = list(csv.reader([line for _, line in lines]))
-    header = [h.strip() for h in rows[0]]
+    head_line, header, rows = csv_table(p, "unit conversion table")
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise SpecError(f"{p}, line {lines[0][0]}: columns {', '.join(missing)} missing (expected {', '.join(COLUMNS)})")
+        raise SpecError(f"{p}, line {head_line}: columns {', '.join(missing)} missing (expected {', '.join(COLUMNS)})")
     idx = {c: header.index(c) for c in COLUMNS}
     out: list[Conversion] = []
     seen: dict[str, int] = {}
-    for (number, _), values in zip(lines[1:], rows[1:]):
+    for number, values in rows:
         def cell(col: str) -> str:
             i = idx[col]
             return values[i].strip() if i < len(values) else ""
