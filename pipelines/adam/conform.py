@@ -33,6 +33,10 @@ def attach(df: pl.DataFrame, right: pl.DataFrame, on: list[str]) -> pl.DataFrame
     result's columns are added to ``df``, so a wide frame is not copied for each derivation
     (at 17 million records one copy of ADLB is several GB)."""
     got = df.select(on).join(right, on=on, how="left", maintain_order="left")
+    if got.height != df.height:
+        dup = right.filter(pl.struct(on).is_duplicated()).select(on).unique(maintain_order=True).head(3)
+        raise ValueError(f"attach: {', '.join(on)} must identify at most one row of the frame attached; "
+                         f"repeated: {dup.rows()}")
     return df.with_columns(got.drop(on).get_columns())
 
 
